@@ -1,0 +1,100 @@
+# Cairn: persistent volumes and sandboxes for Slurm jobs.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+LIBEXECDIR ?= $(PREFIX)/libexec/cairn
+MANDIR ?= $(PREFIX)/share/man
+SLURM_PLUGINDIR ?= $(shell pkg-config --variable=libdir slurm 2>/dev/null || echo /usr/lib/x86_64-linux-gnu)/slurm-wlm
+PLUGINDIR ?= $(PREFIX)/lib/cairn
+
+CC ?= gcc
+CSTD = -std=c11 -D_GNU_SOURCE
+WARN = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
+OPT ?= -O2 -g
+HARDEN = -fstack-protector-strong -D_FORTIFY_SOURCE=2
+CFLAGS ?=
+ALL_CFLAGS = $(CSTD) $(WARN) $(OPT) $(HARDEN) -fPIC -Icommon $(CFLAGS)
+LDFLAGS ?=
+ALL_LDFLAGS = -Wl,-z,relro -Wl,-z,now $(LDFLAGS)
+LIBS = -ljansson -lcrypto -lcurl
+
+BUILD ?= build
+COMMON_SRC = $(wildcard common/*.c)
+COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
+PLUGIN_SRC = $(wildcard spank_plugin/*.c)
+PLUGIN_OBJ = $(PLUGIN_SRC:%.c=$(BUILD)/%.o)
+CLI_SRC = $(wildcard cli/*.c)
+CLI_OBJ = $(CLI_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+PROGS = $(BUILD)/spank_cairn.so $(BUILD)/cairn-prolog $(BUILD)/cairn-epilog $(BUILD)/cairn
+
+.PHONY: all install deps check unit asan demo bench clean format lint-c
+all: $(PROGS)
+
+$(BUILD)/%.o: %.c $(wildcard common/*.h spank_plugin/*.h cli/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC $<"; $(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libcairn.a: $(COMMON_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/spank_cairn.so: $(PLUGIN_OBJ) $(BUILD)/libcairn.a spank_plugin/exports.map
+	$(CC) -shared $(ALL_LDFLAGS) -Wl,--version-script=spank_plugin/exports.map -o $@ $(PLUGIN_OBJ) $(BUILD)/libcairn.a $(LIBS)
+
+$(BUILD)/cairn-prolog: $(BUILD)/prolog/main.o $(BUILD)/libcairn.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/cairn-epilog: $(BUILD)/epilog/main.o $(BUILD)/libcairn.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/cairn: $(CLI_OBJ) $(BUILD)/libcairn.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(BUILD)/libcairn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libcairn.a $(LIBS)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(BUILD)/cairn $(DESTDIR)$(BINDIR)/cairn
+	install -m 0755 $(BUILD)/cairn-prolog $(DESTDIR)$(SBINDIR)/cairn-prolog
+	install -m 0755 $(BUILD)/cairn-epilog $(DESTDIR)$(SBINDIR)/cairn-epilog
+	install -m 0755 $(BUILD)/spank_cairn.so $(DESTDIR)$(PLUGINDIR)/spank_cairn.so
+	install -m 0644 doc/cairn.1 $(DESTDIR)$(MANDIR)/man1/cairn.1
+
+deps:
+	./packaging/install-deps
+
+unit: $(UNIT_BIN)
+
+# Unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		HARDEN= LDFLAGS="-fsanitize=address,undefined" unit
+
+check: deps
+	$(MAKE) all unit
+	$(MAKE) asan
+	./tests/run
+
+demo: deps
+	$(MAKE) all
+	./tests/demo
+
+bench: deps
+	$(MAKE) all
+	./bench/run
+
+format:
+	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c tests/unit/*.h)
+
+lint-c:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+		--inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Icommon \
+		common spank_plugin prolog epilog cli
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,412 @@
+/* cairn list / show / ls / get: reading volumes from storage. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "commands.h"
+#include "config.h"
+#include "digest.h"
+#include "job.h"
+#include "spec.h"
+#include "volume.h"
+
+struct common_opts {
+	bool json;
+	const char *workspace;
+	int first_arg;
+};
+
+/* Parse --json / --workspace; leaves positional arguments from first_arg on. */
+static int parse_common(int argc, char **argv, struct common_opts *o, const char *usage)
+{
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+					     {"workspace", required_argument, NULL, 'w'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	int c;
+	optind = 1;
+	memset(o, 0, sizeof(*o));
+	while ((c = getopt_long(argc, argv, "jw:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			o->json = true;
+			break;
+		case 'w':
+			o->workspace = optarg;
+			break;
+		case 'h':
+			printf("Usage: cairn %s\n", usage);
+			return 0;
+		default:
+			fprintf(stderr, "Usage: cairn %s\n", usage);
+			return 2;
+		}
+	}
+	o->first_arg = optind;
+	return -1;
+}
+
+struct session {
+	struct cairn_config cfg;
+	struct cairn_store *st;
+	char *ws;
+};
+
+static int open_session(struct session *s, const struct common_opts *o, const char *cmd)
+{
+	struct cairn_err err = {0};
+	memset(s, 0, sizeof(*s));
+	if (cairn_config_load(NULL, &s->cfg, &err) < 0) {
+		fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
+		return -1;
+	}
+	s->ws = o->workspace ? xstrdup(o->workspace) : cairn_workspace_for(&s->cfg, NULL);
+	if (cairn_name_check(s->ws, err.msg, sizeof(err.msg)) < 0) {
+		fprintf(stderr, "cairn %s: --workspace %s: %s\n", cmd, s->ws, err.msg);
+		return -1;
+	}
+	if (cairn_store_open(s->cfg.storage, &s->st, &err) < 0) {
+		fprintf(stderr, "cairn %s: %s%s\n", cmd, err.msg,
+			geteuid() ? " (reading the store needs root in this version: use sudo)"
+				  : "");
+		return -1;
+	}
+	return 0;
+}
+
+static void close_session(struct session *s)
+{
+	cairn_store_close(s->st);
+	free(s->ws);
+	cairn_config_free(&s->cfg);
+}
+
+static int load_volume(struct session *s, const char *cmd, const char *vol,
+		       struct cairn_manifest *m)
+{
+	struct cairn_err err = {0};
+	int exists = 0;
+	if (cairn_name_check(vol, err.msg, sizeof(err.msg)) < 0) {
+		fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
+		return -1;
+	}
+	if (cairn_volume_load_head(s->st, s->ws, vol, m, &exists, &err) < 0) {
+		fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
+		return -1;
+	}
+	if (!exists) {
+		fprintf(stderr,
+			"cairn %s: volume %s does not exist in workspace %s; see 'cairn list "
+			"--workspace %s'\n",
+			cmd, vol, s->ws, s->ws);
+		cairn_manifest_free(m);
+		return -1;
+	}
+	return 0;
+}
+
+static void fmt_time(char *buf, size_t len, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	localtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+int cmd_list(int argc, char **argv)
+{
+	struct common_opts o;
+	int r = parse_common(argc, argv, &o, "list [--workspace W] [--json]");
+	if (r >= 0)
+		return r;
+	struct session s;
+	if (open_session(&s, &o, "list") < 0) {
+		close_session(&s);
+		return 1;
+	}
+	char **names = NULL;
+	size_t n = 0;
+	struct cairn_err err = {0};
+	int rv = 1;
+	json_t *arr = json_array();
+	if (cairn_volume_list(s.st, s.ws, &names, &n, &err) < 0) {
+		fprintf(stderr, "cairn list: %s\n", err.msg);
+		goto out;
+	}
+	if (!o.json)
+		printf("%-32s %8s %10s %10s  %-19s  %s\n", "VOLUME", "VERSION", "FILES", "SIZE",
+		       "UPDATED", "BY");
+	for (size_t i = 0; i < n; i++) {
+		struct cairn_manifest m;
+		int exists;
+		struct cairn_err verr = {0};
+		if (cairn_volume_load_head(s.st, s.ws, names[i], &m, &exists, &verr) < 0) {
+			fprintf(stderr, "cairn list: %s\n", verr.msg);
+			continue;
+		}
+		char size[32], when[32];
+		fmt_bytes(size, sizeof(size), cairn_manifest_bytes(&m));
+		fmt_time(when, sizeof(when), m.created);
+		if (o.json)
+			json_array_append_new(
+				arr, json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:s,s:s}", "name", names[i],
+					       "workspace", s.ws, "version", m.version, "files",
+					       (json_int_t)cairn_manifest_files(&m), "bytes",
+					       (json_int_t)cairn_manifest_bytes(&m), "updated",
+					       (json_int_t)m.created, "user", m.user ? m.user : "",
+					       "job", m.job ? m.job : ""));
+		else
+			printf("%-32s %8u %10zu %10s  %-19s  %s (job %s)\n", names[i], m.version,
+			       cairn_manifest_files(&m), size, when, m.user ? m.user : "-",
+			       m.job ? m.job : "-");
+		cairn_manifest_free(&m);
+	}
+	if (o.json) {
+		char *t = json_dumps(arr, JSON_INDENT(2));
+		printf("%s\n", t);
+		free(t);
+	}
+	rv = 0;
+out:
+	json_decref(arr);
+	cairn_strv_free(names, n);
+	close_session(&s);
+	return rv;
+}
+
+struct version_acc {
+	unsigned *v;
+	size_t n;
+};
+
+static int collect_version(void *arg, const char *key, uint64_t size)
+{
+	(void)size;
+	struct version_acc *a = arg;
+	const char *slash = strrchr(key, '/');
+	unsigned long long v;
+	if (!slash || parse_uint(slash + 1, UINT32_MAX, &v) < 0)
+		return 0;
+	a->v = xrealloc(a->v, (a->n + 1) * sizeof(unsigned));
+	a->v[a->n++] = (unsigned)v;
+	return 0;
+}
+
+int cmd_show(int argc, char **argv)
+{
+	struct common_opts o;
+	int r = parse_common(argc, argv, &o, "show VOLUME [--workspace W] [--json]");
+	if (r >= 0)
+		return r;
+	if (argc - o.first_arg != 1) {
+		fprintf(stderr, "Usage: cairn show VOLUME [--workspace W] [--json]\n");
+		return 2;
+	}
+	const char *vol = argv[o.first_arg];
+	struct session s;
+	struct cairn_manifest m;
+	if (open_session(&s, &o, "show") < 0 || load_volume(&s, "show", vol, &m) < 0) {
+		close_session(&s);
+		return 1;
+	}
+	struct version_acc va = {0};
+	struct cairn_err err = {0};
+	autofree char *prefix = xasprintf("%s/volumes/%s/versions/", s.ws, vol);
+	cairn_store_list(s.st, prefix, collect_version, &va, &err);
+	if (o.json) {
+		json_t *vs = json_array();
+		for (size_t i = 0; i < va.n; i++)
+			json_array_append_new(vs, json_integer(va.v[i]));
+		json_t *j = json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:s,s:s,s:s,s:o}", "name", vol,
+				      "workspace", s.ws, "version", m.version, "files",
+				      (json_int_t)cairn_manifest_files(&m), "bytes",
+				      (json_int_t)cairn_manifest_bytes(&m), "updated",
+				      (json_int_t)m.created, "user", m.user ? m.user : "", "job",
+				      m.job ? m.job : "", "host", m.host ? m.host : "", "versions",
+				      vs);
+		char *t = json_dumps(j, JSON_INDENT(2));
+		printf("%s\n", t);
+		free(t);
+		json_decref(j);
+	} else {
+		char size[32], when[32];
+		fmt_bytes(size, sizeof(size), cairn_manifest_bytes(&m));
+		fmt_time(when, sizeof(when), m.created);
+		printf("Volume:     %s\nWorkspace:  %s\nVersion:    %u\nFiles:      %zu\nSize:       "
+		       "%s\nUpdated:    %s by %s (job %s on %s)\nVersions:  ",
+		       vol, s.ws, m.version, cairn_manifest_files(&m), size, when,
+		       m.user ? m.user : "-", m.job ? m.job : "-", m.host ? m.host : "-");
+		for (size_t i = 0; i < va.n; i++)
+			printf(" %u", va.v[i]);
+		printf("\n");
+	}
+	free(va.v);
+	cairn_manifest_free(&m);
+	close_session(&s);
+	return 0;
+}
+
+static const char *type_char(enum cairn_ftype t)
+{
+	return t == CAIRN_FT_DIR ? "d" : t == CAIRN_FT_SYMLINK ? "l" : "-";
+}
+
+int cmd_ls(int argc, char **argv)
+{
+	struct common_opts o;
+	int r = parse_common(argc, argv, &o, "ls VOLUME [PATH] [--workspace W] [--json]");
+	if (r >= 0)
+		return r;
+	int npos = argc - o.first_arg;
+	if (npos < 1 || npos > 2) {
+		fprintf(stderr, "Usage: cairn ls VOLUME [PATH] [--workspace W] [--json]\n");
+		return 2;
+	}
+	const char *vol = argv[o.first_arg];
+	autofree char *dir = xstrdup(npos == 2 ? argv[o.first_arg + 1] : "");
+	size_t dl = strlen(dir);
+	while (dl && dir[dl - 1] == '/')
+		dir[--dl] = '\0';
+	if (!strcmp(dir, "."))
+		dir[0] = '\0', dl = 0;
+	struct session s;
+	struct cairn_manifest m;
+	if (open_session(&s, &o, "ls") < 0 || load_volume(&s, "ls", vol, &m) < 0) {
+		close_session(&s);
+		return 1;
+	}
+	if (dl) {
+		const struct cairn_entry *d = cairn_manifest_find(&m, dir);
+		if (!d || d->type != CAIRN_FT_DIR) {
+			fprintf(stderr, "cairn ls: %s: no such directory in volume %s\n", dir, vol);
+			cairn_manifest_free(&m);
+			close_session(&s);
+			return 1;
+		}
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < m.n; i++) {
+		const struct cairn_entry *e = &m.e[i];
+		const char *rest = e->path;
+		if (dl) {
+			if (strncmp(e->path, dir, dl) || e->path[dl] != '/')
+				continue;
+			rest = e->path + dl + 1;
+		}
+		if (strchr(rest, '/'))
+			continue;
+		if (o.json) {
+			json_t *j = json_pack("{s:s,s:s,s:i,s:I,s:I}", "name", rest, "type",
+					      e->type == CAIRN_FT_DIR	? "dir"
+					      : e->type == CAIRN_FT_FILE ? "file"
+									   : "symlink",
+					      "mode", e->mode, "size", (json_int_t)e->size, "mtime",
+					      (json_int_t)(e->mtime_ns / 1000000000LL));
+			if (e->target)
+				json_object_set_new(j, "target", json_string(e->target));
+			json_array_append_new(arr, j);
+		} else {
+			char when[32];
+			fmt_time(when, sizeof(when), e->mtime_ns / 1000000000LL);
+			printf("%s%04o %12llu  %s  %s%s%s\n", type_char(e->type), e->mode,
+			       (unsigned long long)e->size, when, rest, e->target ? " -> " : "",
+			       e->target ? e->target : "");
+		}
+	}
+	if (o.json) {
+		char *t = json_dumps(arr, JSON_INDENT(2));
+		printf("%s\n", t);
+		free(t);
+	}
+	json_decref(arr);
+	cairn_manifest_free(&m);
+	close_session(&s);
+	return 0;
+}
+
+struct get_sink {
+	int fd;
+	struct cairn_digest dg;
+};
+
+static int get_write(void *arg, const void *buf, size_t len, struct cairn_err *err)
+{
+	struct get_sink *g = arg;
+	cairn_digest_update(&g->dg, buf, len);
+	if (write_all(g->fd, buf, len) < 0) {
+		cairn_seterr(err, "write: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_get(int argc, char **argv)
+{
+	struct common_opts o;
+	int r = parse_common(argc, argv, &o, "get VOLUME PATH [DEST|-] [--workspace W]");
+	if (r >= 0)
+		return r;
+	int npos = argc - o.first_arg;
+	if (npos < 2 || npos > 3) {
+		fprintf(stderr, "Usage: cairn get VOLUME PATH [DEST|-] [--workspace W]\n");
+		return 2;
+	}
+	const char *vol = argv[o.first_arg], *path = argv[o.first_arg + 1];
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	const char *dest = npos == 3 ? argv[o.first_arg + 2] : base;
+	struct session s;
+	struct cairn_manifest m;
+	int rv = 1;
+	autofree char *tmp = NULL, *key = NULL;
+	if (open_session(&s, &o, "get") < 0 || load_volume(&s, "get", vol, &m) < 0) {
+		close_session(&s);
+		return 1;
+	}
+	const struct cairn_entry *e = cairn_manifest_find(&m, path);
+	if (!e || e->type != CAIRN_FT_FILE) {
+		fprintf(stderr, "cairn get: %s: no such file in volume %s (see 'cairn ls %s')\n",
+			path, vol, vol);
+		goto out;
+	}
+	struct get_sink g = {.fd = 1};
+	if (strcmp(dest, "-")) {
+		tmp = xasprintf("%s.cairn-part", dest);
+		g.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (g.fd < 0) {
+			fprintf(stderr, "cairn get: cannot create %s: %s\n", tmp, strerror(errno));
+			goto out;
+		}
+	}
+	cairn_digest_init(&g.dg);
+	struct cairn_err err = {0};
+	key = cairn_key_object(s.ws, e->sha256);
+	r = cairn_store_get(s.st, key, get_write, &g, &err);
+	char sha[CAIRN_SHA256_HEX], md5[CAIRN_MD5_HEX];
+	cairn_digest_final(&g.dg, sha, md5);
+	if (r < 0 || strcmp(sha, e->sha256)) {
+		fprintf(stderr, "cairn get: %s: %s\n", path,
+			r < 0 ? (err.msg[0] ? err.msg : "object missing from storage")
+			      : "content does not match its digest");
+		if (tmp) {
+			close(g.fd);
+			unlink(tmp);
+		}
+		goto out;
+	}
+	if (tmp) {
+		if (fchmod(g.fd, e->mode & 0777) < 0 || close(g.fd) < 0 || rename(tmp, dest) < 0) {
+			fprintf(stderr, "cairn get: cannot write %s: %s\n", dest, strerror(errno));
+			unlink(tmp);
+			goto out;
+		}
+	}
+	rv = 0;
+out:
+	cairn_manifest_free(&m);
+	close_session(&s);
+	return rv;
+}

@@ -1,0 +1,15 @@
+/* The subcommands of the cairn command; each takes argv with argv[0] the
+ * subcommand name and returns the exit status (0 ok, 1 error, 2 usage). */
+#ifndef CAIRN_COMMANDS_H
+#define CAIRN_COMMANDS_H
+
+#define CAIRN_VERSION "0.1.0"
+
+int cmd_lint(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_get(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+#endif

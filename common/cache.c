@@ -1,0 +1,271 @@
+#include "cache.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "tree.h"
+
+/* Open (creating if needed) a root-owned 0700 directory below parent. */
+static int root_dir_at(int parent, const char *name, struct cairn_err *err)
+{
+	if (mkdirat(parent, name, 0700) < 0 && errno != EEXIST) {
+		cairn_seterr(err, "cache: cannot create %s: %s", name, strerror(errno));
+		return -1;
+	}
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) < 0 || sb.st_uid != 0 || (sb.st_mode & 077)) {
+		cairn_seterr(err, "cache: %s is not a root-owned private directory", name);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int cairn_cache_open(const struct cairn_config *cfg, const char *ws, const char *vol,
+		     const struct cairn_user *u, struct cairn_cache_vol *cv, struct cairn_err *err)
+{
+	char ubuf[32];
+	memset(cv, 0, sizeof(*cv));
+	cv->dirfd = cv->datafd = -1;
+	snprintf(ubuf, sizeof(ubuf), "u%u", (unsigned)u->uid);
+	if (mkdir(cfg->cache_dir, 0700) < 0 && errno != EEXIST) {
+		cairn_seterr(err, "cache: cannot create %s: %s", cfg->cache_dir, strerror(errno));
+		return -1;
+	}
+	autoclose int top = open(cfg->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (top < 0) {
+		cairn_seterr(err, "cache: cannot open %s: %s", cfg->cache_dir, strerror(errno));
+		return -1;
+	}
+	autoclose int wsfd = root_dir_at(top, ws, err);
+	if (wsfd < 0)
+		return -1;
+	autoclose int volfd = root_dir_at(wsfd, vol, err);
+	if (volfd < 0)
+		return -1;
+	cv->dirfd = root_dir_at(volfd, ubuf, err);
+	if (cv->dirfd < 0)
+		return -1;
+	if (mkdirat(cv->dirfd, "data", 0700) < 0 && errno != EEXIST) {
+		cairn_seterr(err, "cache: cannot create the data directory: %s", strerror(errno));
+		goto fail;
+	}
+	cv->datafd = openat(cv->dirfd, "data", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat sb;
+	if (cv->datafd < 0 || fstat(cv->datafd, &sb) < 0) {
+		cairn_seterr(err, "cache: cannot open the data directory: %s", strerror(errno));
+		goto fail;
+	}
+	if (sb.st_uid != u->uid && fchown(cv->datafd, u->uid, u->gid) < 0) {
+		cairn_seterr(err, "cache: cannot give the data directory to %s: %s", u->name,
+			     strerror(errno));
+		goto fail;
+	}
+	cv->dir = xasprintf("%s/%s/%s/%s", cfg->cache_dir, ws, vol, ubuf);
+	cv->data_path = xasprintf("%s/data", cv->dir);
+	return 0;
+fail:
+	cairn_cache_close(cv);
+	return -1;
+}
+
+void cairn_cache_close(struct cairn_cache_vol *cv)
+{
+	if (cv->dirfd >= 0)
+		close(cv->dirfd);
+	if (cv->datafd >= 0)
+		close(cv->datafd);
+	free(cv->dir);
+	free(cv->data_path);
+	memset(cv, 0, sizeof(*cv));
+	cv->dirfd = cv->datafd = -1;
+}
+
+int cairn_cache_load_state(struct cairn_cache_vol *cv, struct cairn_manifest *state)
+{
+	autoclose int fd = openat(cv->dirfd, "state.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	cairn_manifest_init(state);
+	if (fd < 0)
+		return 0;
+	struct stat sb;
+	if (fstat(fd, &sb) < 0 || sb.st_size > (off_t)CAIRN_MANIFEST_MAX)
+		return 0;
+	autofree char *buf = xcalloc(1, (size_t)sb.st_size + 1);
+	if (read_full(fd, buf, (size_t)sb.st_size) != sb.st_size)
+		return 0;
+	struct cairn_err perr = {0};
+	/* A damaged state only costs re-hashing: start from nothing. */
+	if (cairn_manifest_from_json(buf, (size_t)sb.st_size, state, &perr) < 0)
+		cairn_manifest_init(state);
+	return 0;
+}
+
+int cairn_cache_save_state(struct cairn_cache_vol *cv, const struct cairn_manifest *state,
+			   struct cairn_err *err)
+{
+	autofree char *json = cairn_manifest_to_json(state, true);
+	autoclose int fd = openat(cv->dirfd, "state.json.tmp",
+				  O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || write_all(fd, json, strlen(json)) < 0 || fsync(fd) < 0 ||
+	    renameat(cv->dirfd, "state.json.tmp", cv->dirfd, "state.json") < 0) {
+		cairn_seterr(err, "cache: cannot save %s/state.json: %s", cv->dir,
+			     strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void cairn_cache_touch(struct cairn_cache_vol *cv)
+{
+	utimensat(cv->dirfd, ".", NULL, 0);
+}
+
+struct cache_tree {
+	char *dir;
+	int64_t used;
+	uint64_t bytes;
+};
+
+static uint64_t state_bytes(int dirfd)
+{
+	autoclose int fd = openat(dirfd, "state.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) < 0 || sb.st_size > (off_t)CAIRN_MANIFEST_MAX)
+		return 0;
+	autofree char *buf = xcalloc(1, (size_t)sb.st_size + 1);
+	if (read_full(fd, buf, (size_t)sb.st_size) != sb.st_size)
+		return 0;
+	struct cairn_manifest m;
+	struct cairn_err e = {0};
+	if (cairn_manifest_from_json(buf, (size_t)sb.st_size, &m, &e) < 0)
+		return 0;
+	uint64_t b = cairn_manifest_bytes(&m);
+	cairn_manifest_free(&m);
+	return b;
+}
+
+static bool in_use(int dirfd)
+{
+	/* Prolog leaves a jobs/<id> marker per running job; the epilog removes it. */
+	autoclose int fd = openat(dirfd, "jobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	DIR *d = fdopendir(fd);
+	if (!d)
+		return true;
+	fd = -1;
+	struct dirent *de;
+	bool used = false;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			used = true;
+	closedir(d);
+	return used;
+}
+
+/* Empty a user's tree as that user, then remove what is root's. */
+static int remove_tree(const char *dir, struct cairn_err *err)
+{
+	autoclose int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return 0;
+	autoclose int data = openat(dfd, "data", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat sb;
+	if (data >= 0 && fstat(data, &sb) == 0 && sb.st_uid != 0) {
+		struct cairn_user u = {.uid = sb.st_uid, .gid = sb.st_gid, .name = "cache owner"};
+		pid_t pid = fork();
+		if (pid < 0) {
+			cairn_seterr(err, "fork: %s", strerror(errno));
+			return -1;
+		}
+		if (pid == 0) {
+			struct cairn_err e = {0};
+			if (cairn_drop_privileges(&u, &e) < 0)
+				_exit(1);
+			DIR *d = fdopendir(data);
+			struct dirent *de;
+			int rv = 0;
+			while (d && (de = readdir(d)))
+				if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+					rv |= cairn_remove_at(dirfd(d), de->d_name);
+			_exit(rv ? 1 : 0);
+		}
+		int status;
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	unlinkat(dfd, "data", AT_REMOVEDIR);
+	unlinkat(dfd, "state.json", 0);
+	unlinkat(dfd, "jobs", AT_REMOVEDIR);
+	return rmdir(dir) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static int cmp_used(const void *a, const void *b)
+{
+	const struct cache_tree *x = a, *y = b;
+	return x->used < y->used ? -1 : x->used > y->used;
+}
+
+static void list_level(const char *path, int depth, struct cache_tree **v, size_t *n)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		autofree char *sub = xasprintf("%s/%s", path, de->d_name);
+		if (depth < 2) {
+			list_level(sub, depth + 1, v, n);
+			continue;
+		}
+		struct stat sb;
+		autoclose int fd = open(sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &sb) < 0 || in_use(fd))
+			continue;
+		*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+		(*v)[*n].dir = steal_ptr(&sub);
+		(*v)[*n].used = (int64_t)sb.st_mtim.tv_sec;
+		(*v)[*n].bytes = state_bytes(fd);
+		(*n)++;
+	}
+	closedir(d);
+}
+
+int cairn_cache_evict(const struct cairn_config *cfg, const char *const *keep, size_t nkeep,
+		      struct cairn_err *err)
+{
+	struct cache_tree *v = NULL;
+	size_t n = 0;
+	uint64_t total = 0;
+	int rv = 0;
+	list_level(cfg->cache_dir, 0, &v, &n);
+	for (size_t i = 0; i < n; i++)
+		total += v[i].bytes;
+	/* Trees held by this job count towards the total but are never evicted. */
+	qsort(v, n, sizeof(*v), cmp_used);
+	for (size_t i = 0; i < n && total > cfg->cache_max; i++) {
+		bool kept = false;
+		size_t dl = strlen(v[i].dir);
+		for (size_t k = 0; k < nkeep; k++)
+			if (!strncmp(keep[k], v[i].dir, dl) && (!keep[k][dl] || keep[k][dl] == '/'))
+				kept = true;
+		if (kept)
+			continue;
+		if (remove_tree(v[i].dir, err) < 0)
+			rv = -1;
+		total -= v[i].bytes;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(v[i].dir);
+	free(v);
+	return rv;
+}

@@ -1,0 +1,35 @@
+/* The node-local cache: one directory tree per (workspace, volume, user), bind-mounted
+ * into the job. Layout: CACHEDIR/WS/VOL/uUID/{data/,state.json}. Everything above data/
+ * is root's (0700), so users reach a tree only through their job's bind mount. */
+#ifndef CAIRN_CACHE_H
+#define CAIRN_CACHE_H
+
+#include <sys/types.h>
+
+#include "config.h"
+#include "creds.h"
+#include "manifest.h"
+
+struct cairn_cache_vol {
+	char *dir;       /* CACHEDIR/WS/VOL/uUID */
+	char *data_path; /* dir/data */
+	int dirfd, datafd;
+};
+
+int cairn_cache_open(const struct cairn_config *cfg, const char *ws, const char *vol,
+		     const struct cairn_user *u, struct cairn_cache_vol *cv, struct cairn_err *err);
+void cairn_cache_close(struct cairn_cache_vol *cv);
+/* state.json: what the last hydrate or sync left in data/ (with local stat fields). */
+int cairn_cache_load_state(struct cairn_cache_vol *cv, struct cairn_manifest *state);
+int cairn_cache_save_state(struct cairn_cache_vol *cv, const struct cairn_manifest *state,
+			   struct cairn_err *err);
+/* Mark the cache entry used now (for LRU) */
+void cairn_cache_touch(struct cairn_cache_vol *cv);
+
+/* Evict least recently used trees until the cache holds at most cfg->cache_max bytes,
+ * skipping trees holding a path listed in keep and trees used by running jobs
+ * (listed in the state dir). Removal runs as the tree's owner. */
+int cairn_cache_evict(const struct cairn_config *cfg, const char *const *keep, size_t nkeep,
+		      struct cairn_err *err);
+
+#endif

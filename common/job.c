@@ -1,0 +1,348 @@
+#include "job.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cache.h"
+#include "transfer.h"
+#include "volume.h"
+
+void cairn_job_record_free(struct cairn_job_record *r)
+{
+	free(r->job_id);
+	free(r->user);
+	free(r->workspace);
+	free(r->workdir);
+	free(r->error);
+	cairn_strv_free(r->lines, r->nlines);
+	for (size_t i = 0; i < r->nvol; i++) {
+		free(r->vol[i].name);
+		free(r->vol[i].path);
+		free(r->vol[i].source);
+	}
+	memset(r, 0, sizeof(*r));
+}
+
+void cairn_job_record_line(struct cairn_job_record *r, const char *line)
+{
+	r->lines = xrealloc(r->lines, (r->nlines + 1) * sizeof(char *));
+	r->lines[r->nlines++] = xstrdup(line);
+}
+
+static bool job_id_ok(const char *id)
+{
+	unsigned long long v;
+	return id && parse_uint(id, UINT32_MAX, &v) == 0;
+}
+
+char *cairn_job_record_path(const struct cairn_config *cfg, const char *job_id)
+{
+	return xasprintf("%s/job%s.json", cfg->state_dir, job_id);
+}
+
+int cairn_job_record_save(const struct cairn_config *cfg, const struct cairn_job_record *r,
+			  struct cairn_err *err)
+{
+	if (!job_id_ok(r->job_id)) {
+		cairn_seterr(err, "invalid job id");
+		return -1;
+	}
+	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
+		cairn_seterr(err, "cannot create StateDir %s: %s", cfg->state_dir,
+			     strerror(errno));
+		return -1;
+	}
+	json_t *o = json_object();
+	json_object_set_new(o, "job", json_string(r->job_id));
+	json_object_set_new(o, "uid", json_integer(r->uid));
+	json_object_set_new(o, "gid", json_integer(r->gid));
+	json_object_set_new(o, "user", json_string(r->user ? r->user : ""));
+	json_object_set_new(o, "workspace", json_string(r->workspace ? r->workspace : ""));
+	json_object_set_new(o, "workdir", json_string(r->workdir ? r->workdir : ""));
+	json_object_set_new(o, "sandbox", json_integer(r->sandbox));
+	json_object_set_new(o, "sync_here", json_boolean(r->sync_here));
+	if (r->error)
+		json_object_set_new(o, "error", json_string(r->error));
+	json_t *lines = json_array();
+	for (size_t i = 0; i < r->nlines; i++)
+		json_array_append_new(lines, json_string(r->lines[i]));
+	json_object_set_new(o, "lines", lines);
+	json_t *vols = json_array();
+	for (size_t i = 0; i < r->nvol; i++) {
+		json_t *v = json_object();
+		json_object_set_new(v, "name", json_string(r->vol[i].name));
+		json_object_set_new(v, "path", json_string(r->vol[i].path));
+		json_object_set_new(v, "readonly", json_boolean(r->vol[i].readonly));
+		json_object_set_new(v, "source", json_string(r->vol[i].source));
+		json_object_set_new(v, "version", json_integer(r->vol[i].version));
+		json_array_append_new(vols, v);
+	}
+	json_object_set_new(o, "volumes", vols);
+	autofree char *text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	autofree char *path = cairn_job_record_path(cfg, r->job_id);
+	autofree char *tmp = xasprintf("%s.tmp", path);
+	autoclose int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || write_all(fd, text, strlen(text)) < 0 || rename(tmp, path) < 0) {
+		cairn_seterr(err, "cannot write %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static char *jstr(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+	return json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
+}
+
+int cairn_job_record_load(const struct cairn_config *cfg, const char *job_id,
+			  struct cairn_job_record *r, struct cairn_err *err)
+{
+	memset(r, 0, sizeof(*r));
+	if (!job_id_ok(job_id)) {
+		cairn_seterr(err, "invalid job id \"%s\"", job_id ? job_id : "");
+		return -1;
+	}
+	autofree char *path = cairn_job_record_path(cfg, job_id);
+	autoclose int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return CAIRN_JOB_NONE;
+		cairn_seterr(err, "cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct stat sb;
+	/* Only a record root wrote may steer root. */
+	if (fstat(fd, &sb) < 0 || sb.st_uid != 0 || (sb.st_mode & 022)) {
+		cairn_seterr(err, "%s is not a root-owned record; refusing it", path);
+		return -1;
+	}
+	json_error_t jerr;
+	json_t *o = json_loadfd(fd, 0, &jerr);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		cairn_seterr(err, "%s: invalid record: %s", path, jerr.text);
+		return -1;
+	}
+	r->job_id = jstr(o, "job");
+	r->uid = (uid_t)json_integer_value(json_object_get(o, "uid"));
+	r->gid = (gid_t)json_integer_value(json_object_get(o, "gid"));
+	r->user = jstr(o, "user");
+	r->workspace = jstr(o, "workspace");
+	r->workdir = jstr(o, "workdir");
+	r->sandbox = (enum cairn_sandbox)json_integer_value(json_object_get(o, "sandbox"));
+	r->sync_here = json_is_true(json_object_get(o, "sync_here"));
+	r->error = jstr(o, "error");
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(o, "lines"), i, v)
+	{
+		if (json_is_string(v))
+			cairn_job_record_line(r, json_string_value(v));
+	}
+	json_array_foreach(json_object_get(o, "volumes"), i, v)
+	{
+		if (r->nvol >= CAIRN_MAX_VOLUMES)
+			break;
+		struct cairn_job_volume *jv = &r->vol[r->nvol++];
+		jv->name = jstr(v, "name");
+		jv->path = jstr(v, "path");
+		jv->source = jstr(v, "source");
+		jv->readonly = json_is_true(json_object_get(v, "readonly"));
+		jv->version = (unsigned)json_integer_value(json_object_get(v, "version"));
+		if (!jv->name || !jv->path || !jv->source) {
+			json_decref(o);
+			cairn_seterr(err, "%s: incomplete volume entry", path);
+			cairn_job_record_free(r);
+			return -1;
+		}
+	}
+	json_decref(o);
+	return 0;
+}
+
+int cairn_job_record_remove(const struct cairn_config *cfg, const char *job_id)
+{
+	if (!job_id_ok(job_id))
+		return -1;
+	autofree char *path = cairn_job_record_path(cfg, job_id);
+	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+char *cairn_workspace_for(const struct cairn_config *cfg, const char *account)
+{
+	if (strcmp(cfg->workspace, "account"))
+		return xstrdup(cfg->workspace);
+	return xstrdup(account && *account ? account : "default");
+}
+
+/* Mark the cache tree as held by this job so LRU eviction leaves it alone. */
+static void hold_cache(struct cairn_cache_vol *cv, const char *job_id, bool hold)
+{
+	if (mkdirat(cv->dirfd, "jobs", 0700) < 0 && errno != EEXIST)
+		return;
+	autoclose int jfd = openat(cv->dirfd, "jobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+							   O_CLOEXEC);
+	if (jfd < 0)
+		return;
+	if (hold) {
+		int fd = openat(jfd, job_id, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+	} else {
+		unlinkat(jfd, job_id, 0);
+	}
+}
+
+static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st,
+			  const struct cairn_job_start *js, struct cairn_job_record *rec,
+			  const struct cairn_volume_spec *vs, struct cairn_err *err)
+{
+	struct cairn_cache_vol cv;
+	struct cairn_manifest head;
+	struct cairn_xfer_stats stats;
+	int exists = 0, rv = -1;
+	autofree char *line = NULL;
+	if (cairn_cache_open(cfg, rec->workspace, vs->name, js->user, &cv, err) < 0)
+		return -1;
+	if (cairn_volume_load_head(st, rec->workspace, vs->name, &head, &exists, err) < 0)
+		goto out_cache;
+	if (vs->readonly && !exists) {
+		cairn_setuerr(err,
+			      "%s: volume %s does not exist and cannot be created read-only; drop "
+			      ":ro or create it first (e.g. run a job that writes it)",
+			      vs->origin ? vs->origin : "--volume", vs->name);
+		goto out;
+	}
+	hold_cache(&cv, js->job_id, true);
+	if (cairn_hydrate(st, rec->workspace, vs->name, &head, &cv, js->user, &stats, err) < 0)
+		goto out;
+	struct cairn_job_volume *jv = &rec->vol[rec->nvol++];
+	jv->name = xstrdup(vs->name);
+	jv->path = xstrdup(vs->path);
+	jv->readonly = vs->readonly || !js->sync_here;
+	jv->source = xstrdup(cv.data_path);
+	jv->version = head.version;
+	line = cairn_hydrate_summary(vs->name, &stats);
+	cairn_job_record_line(rec, line);
+	rv = 0;
+out:
+	cairn_manifest_free(&head);
+out_cache:
+	cairn_cache_close(&cv);
+	return rv;
+}
+
+int cairn_job_prepare(const struct cairn_config *cfg, struct cairn_job_spec *spec,
+		      const struct cairn_job_start *js, struct cairn_job_record *rec,
+		      struct cairn_err *err)
+{
+	struct cairn_errlist errs = {0};
+	autostore struct cairn_store *st = NULL;
+	rec->job_id = xstrdup(js->job_id);
+	rec->uid = js->user->uid;
+	rec->gid = js->user->gid;
+	rec->user = xstrdup(js->user->name);
+	rec->workspace = cairn_workspace_for(cfg, js->account);
+	rec->workdir = xstrdup(js->workdir ? js->workdir : "/");
+	rec->sandbox = spec->sandbox;
+	rec->sync_here = js->sync_here;
+
+	struct cairn_placeholder_ctx ctx = {
+		.workspace = rec->workspace,
+		.user = js->user->name,
+		.account = js->account,
+		.argv = js->argv,
+		.argc = js->argc,
+		.envp = js->envp,
+	};
+	if (cairn_spec_resolve(spec, &ctx, cfg->allowed_prefixes, cfg->nallowed_prefixes,
+			       &errs) < 0) {
+		rec->error = xstrdup(errs.n ? errs.msg[0] : "invalid volume request");
+		cairn_errlist_free(&errs);
+		return 0;
+	}
+	cairn_errlist_free(&errs);
+	if (spec->sandbox != CAIRN_SANDBOX_NONE) {
+		/* Never run a job unsandboxed that asked for a sandbox. */
+		rec->error = xstrdup("cairn: --sandbox is not available in this version of Cairn "
+				     "yet; remove '--sandbox' / '# sandbox' to run without it");
+		return 0;
+	}
+	if (spec->nvol == 0)
+		return 0;
+	if (cairn_store_open(cfg->storage, &st, err) < 0)
+		return -1;
+	for (size_t i = 0; i < spec->nvol; i++) {
+		struct cairn_err verr = {0};
+		if (prepare_volume(cfg, st, js, rec, &spec->vol[i], &verr) < 0) {
+			if (!verr.user) {
+				cairn_seterr(err, "%s", verr.msg);
+				return -1;
+			}
+			rec->error = xasprintf("cairn: %s", verr.msg);
+			return 0;
+		}
+	}
+	const char **keep = xcalloc(rec->nvol + 1, sizeof(char *));
+	for (size_t i = 0; i < rec->nvol; i++)
+		keep[i] = rec->vol[i].source;
+	struct cairn_err eerr = {0};
+	/* Eviction trouble never fails a job: the cache only grows a little. */
+	(void)cairn_cache_evict(cfg, keep, rec->nvol, &eerr);
+	free(keep);
+	return 0;
+}
+
+int cairn_job_finish(const struct cairn_config *cfg, struct cairn_job_record *rec,
+		     struct cairn_err *err)
+{
+	struct cairn_user u;
+	autostore struct cairn_store *st = NULL;
+	int rv = 0;
+	bool any_rw = false;
+	for (size_t i = 0; i < rec->nvol; i++)
+		any_rw |= !rec->vol[i].readonly;
+	if (cairn_user_lookup(NULL, rec->uid, rec->gid, &u, err) < 0)
+		return -1;
+	if (any_rw && rec->sync_here && cairn_store_open(cfg->storage, &st, err) < 0) {
+		cairn_user_free(&u);
+		return -1;
+	}
+	for (size_t i = 0; i < rec->nvol; i++) {
+		struct cairn_job_volume *jv = &rec->vol[i];
+		struct cairn_cache_vol cv;
+		struct cairn_err verr = {0};
+		if (cairn_cache_open(cfg, rec->workspace, jv->name, &u, &cv, &verr) < 0) {
+			autofree char *l = xasprintf("cairn: volume %s: %s", jv->name, verr.msg);
+			cairn_job_record_line(rec, l);
+			rv = -1;
+			continue;
+		}
+		if (!jv->readonly && rec->sync_here) {
+			struct cairn_xfer_stats stats;
+			if (cairn_sync(st, rec->workspace, jv->name, &cv, &u, rec->job_id, &stats,
+				       &verr) < 0) {
+				autofree char *l = xasprintf(
+					"cairn: volume %s: sync failed, the volume keeps version %u: "
+					"%s",
+					jv->name, jv->version, verr.msg);
+				cairn_job_record_line(rec, l);
+				rv = -1;
+			} else {
+				autofree char *l = cairn_sync_summary(jv->name, &stats);
+				cairn_job_record_line(rec, l);
+			}
+		}
+		hold_cache(&cv, rec->job_id, false);
+		cairn_cache_close(&cv);
+	}
+	if (rv < 0)
+		cairn_seterr(err, "some volumes failed to sync");
+	cairn_user_free(&u);
+	return rv;
+}

@@ -1,0 +1,82 @@
+/* One job's volumes from start to end, shared by the Prolog/Epilog, the SPANK
+ * plugin and `cairn run`. The Prolog writes a root-owned job record in StateDir;
+ * the plugin mounts from it and fails the job if it holds a user error; the
+ * Epilog syncs from it. */
+#ifndef CAIRN_JOB_H
+#define CAIRN_JOB_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "creds.h"
+#include "spec.h"
+
+struct cairn_job_volume {
+	char *name, *path; /* resolved name, mount path as written */
+	bool readonly;
+	char *source;  /* the cache tree to bind-mount */
+	unsigned version;
+};
+
+struct cairn_job_record {
+	char *job_id;
+	uid_t uid;
+	gid_t gid;
+	char *user, *workspace, *workdir;
+	enum cairn_sandbox sandbox;
+	bool sync_here; /* this node syncs back (the batch host) */
+	char *error;    /* a user error: the plugin fails the job with it */
+	char **lines;   /* summary lines for the job's output */
+	size_t nlines;
+	struct cairn_job_volume vol[CAIRN_MAX_VOLUMES];
+	size_t nvol;
+};
+
+/* What the caller knows about the job when it starts. */
+struct cairn_job_start {
+	const char *job_id;
+	const struct cairn_user *user;
+	const char *account;  /* may be NULL */
+	const char *workdir;  /* the job's working directory */
+	bool sync_here;
+	char *const *argv;    /* batch script and its arguments, may be NULL */
+	int argc;
+	char *const *envp;    /* job environment, may be NULL */
+};
+
+void cairn_job_record_free(struct cairn_job_record *r);
+void cairn_job_record_line(struct cairn_job_record *r, const char *line);
+char *cairn_job_record_path(const struct cairn_config *cfg, const char *job_id);
+int cairn_job_record_save(const struct cairn_config *cfg, const struct cairn_job_record *r,
+			  struct cairn_err *err);
+/* Returns CAIRN_JOB_NONE when the job has no record (it asked for nothing). */
+#define CAIRN_JOB_NONE (-2)
+int cairn_job_record_load(const struct cairn_config *cfg, const char *job_id,
+			  struct cairn_job_record *r, struct cairn_err *err);
+int cairn_job_record_remove(const struct cairn_config *cfg, const char *job_id);
+
+/* The workspace of a job: the account, or the configured fixed name. */
+char *cairn_workspace_for(const struct cairn_config *cfg, const char *account);
+
+/* Resolve the spec, hydrate every volume into the cache. A user's mistake lands in
+ * rec->error (return 0); a system failure returns -1 with err. */
+int cairn_job_prepare(const struct cairn_config *cfg, struct cairn_job_spec *spec,
+		      const struct cairn_job_start *js, struct cairn_job_record *rec,
+		      struct cairn_err *err);
+
+/* Sync every writable volume of the record back (on the syncing node), adding
+ * summary lines to rec. Returns -1 if any volume failed (messages in lines). */
+int cairn_job_finish(const struct cairn_config *cfg, struct cairn_job_record *rec,
+		     struct cairn_err *err);
+
+/* In the caller's (already private) mount namespace: bind each volume's cache tree
+ * at its mount path, nosuid,nodev (ro if asked). Mount points under the working
+ * directory are created as the user, resolved without following symlinks, and
+ * must be owned by the user. */
+/* unshare(CLONE_NEWNS) and make every mount a slave of the host's. */
+int cairn_private_mount_ns(struct cairn_err *err);
+
+int cairn_job_mount(const struct cairn_job_record *rec, const struct cairn_user *u,
+		    struct cairn_err *err);
+
+#endif

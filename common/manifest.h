@@ -1,0 +1,66 @@
+/* A volume version: the list of its entries (files, directories, symlinks) with
+ * their content digests. Manifests are immutable once committed; the cache state
+ * of a node uses the same structure plus the local stat fields. */
+#ifndef CAIRN_MANIFEST_H
+#define CAIRN_MANIFEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include "digest.h"
+#include "util.h"
+
+#define CAIRN_PATH_MAX 4095
+#define CAIRN_MANIFEST_MAX (512u * 1024 * 1024)
+
+enum cairn_ftype { CAIRN_FT_FILE = 0, CAIRN_FT_DIR, CAIRN_FT_SYMLINK };
+
+struct cairn_entry {
+	char *path; /* relative, '/'-separated, validated */
+	enum cairn_ftype type;
+	unsigned mode; /* permission bits, setuid/setgid always cleared */
+	uint64_t size;
+	int64_t mtime_ns;
+	char sha256[CAIRN_SHA256_HEX];
+	char md5[CAIRN_MD5_HEX];
+	char *target; /* symlinks */
+	/* Node-local cache state only (not in committed manifests). */
+	uint64_t ino;
+	int64_t ctime_ns;
+};
+
+struct cairn_manifest {
+	unsigned version; /* 0: the empty volume before its first commit */
+	unsigned parent;
+	char *workspace, *volume;
+	int64_t created; /* seconds since the epoch */
+	char *job, *user, *host;
+	struct cairn_entry *e;
+	size_t n, cap;
+};
+
+void cairn_manifest_init(struct cairn_manifest *m);
+void cairn_manifest_free(struct cairn_manifest *m);
+struct cairn_entry *cairn_manifest_add(struct cairn_manifest *m, const char *path,
+				       enum cairn_ftype type);
+void cairn_manifest_sort(struct cairn_manifest *m);
+/* After sort: binary search by path. */
+struct cairn_entry *cairn_manifest_find(const struct cairn_manifest *m, const char *path);
+
+/* Encode; with_local adds ino/ctime for the node-local cache state. */
+char *cairn_manifest_to_json(const struct cairn_manifest *m, bool with_local);
+/* Parse and validate everything; hostile input safe. Entries come out sorted. */
+int cairn_manifest_from_json(const char *text, size_t len, struct cairn_manifest *m,
+			     struct cairn_err *err);
+
+/* Validation shared with the sync path. */
+int cairn_relpath_check(const char *path, char *why, size_t whylen);
+int cairn_symlink_target_check(const char *target, size_t len, char *why, size_t whylen);
+
+uint64_t cairn_manifest_bytes(const struct cairn_manifest *m);
+size_t cairn_manifest_files(const struct cairn_manifest *m);
+/* True if both hold the same entries (paths, types, modes, digests, targets, mtimes). */
+bool cairn_manifest_same_content(const struct cairn_manifest *a, const struct cairn_manifest *b);
+
+#endif

@@ -1,0 +1,153 @@
+#include "store.h"
+
+#include <string.h>
+
+int cairn_store_open(const char *url, struct cairn_store **out, struct cairn_err *err)
+{
+	struct cairn_store *st = xcalloc(1, sizeof(*st));
+	st->url = xstrdup(url);
+	int rv = -1;
+	if (!strncmp(url, "file://", 7)) {
+		rv = cairn_store_file_open(url, st, err);
+	} else if (!strncmp(url, "s3://", 5)) {
+		cairn_seterr(err, "Storage = %s: the s3:// backend is not available in this "
+				  "build yet; use a file:// store", url);
+	} else {
+		cairn_seterr(err, "Storage = %s: unsupported URL; use file:///path", url);
+	}
+	if (rv < 0) {
+		free(st->url);
+		free(st);
+		return -1;
+	}
+	*out = st;
+	return 0;
+}
+
+void cairn_store_close(struct cairn_store *st)
+{
+	if (!st)
+		return;
+	if (st->ops && st->ops->close)
+		st->ops->close(st);
+	free(st->url);
+	free(st);
+}
+
+static bool key_ok(const char *key, struct cairn_err *err)
+{
+	if (!key || !*key || key[0] == '/' || strstr(key, "..") || strstr(key, "//")) {
+		cairn_seterr(err, "internal error: invalid storage key \"%s\"", key ? key : "");
+		return false;
+	}
+	return true;
+}
+
+int cairn_store_get(struct cairn_store *st, const char *key, cairn_sink_fn sink, void *arg,
+		    struct cairn_err *err)
+{
+	if (!key_ok(key, err))
+		return -1;
+	return st->ops->get(st, key, sink, arg, err);
+}
+
+void cairn_store_fault_point(void)
+{
+	static long count = -1, limit = -2;
+	if (limit == -2) {
+		const char *s = getenv("CAIRN_FAULT_PUT_ABORT_AFTER");
+		limit = s && *s ? strtol(s, NULL, 10) : -1;
+		count = 0;
+	}
+	if (limit >= 0 && count++ >= limit)
+		abort();
+}
+
+int cairn_store_put(struct cairn_store *st, const char *key, cairn_source_fn src, void *arg,
+		    unsigned flags, struct cairn_err *err)
+{
+	if (!key_ok(key, err))
+		return -1;
+	cairn_store_fault_point();
+	return st->ops->put(st, key, src, arg, flags, err);
+}
+
+int cairn_store_exists(struct cairn_store *st, const char *key, uint64_t *size,
+		       struct cairn_err *err)
+{
+	if (!key_ok(key, err))
+		return -1;
+	return st->ops->exists(st, key, size, err);
+}
+
+int cairn_store_delete(struct cairn_store *st, const char *key, struct cairn_err *err)
+{
+	if (!key_ok(key, err))
+		return -1;
+	return st->ops->del(st, key, err);
+}
+
+int cairn_store_list(struct cairn_store *st, const char *prefix, cairn_list_fn fn, void *arg,
+		     struct cairn_err *err)
+{
+	if (!key_ok(prefix, err))
+		return -1;
+	return st->ops->list(st, prefix, fn, arg, err);
+}
+
+struct membuf {
+	char *p;
+	size_t len, max;
+	const char *key;
+};
+
+static int membuf_sink(void *arg, const void *buf, size_t len, struct cairn_err *err)
+{
+	struct membuf *m = arg;
+	if (m->len + len > m->max) {
+		cairn_seterr(err, "storage object %s is larger than %zu bytes", m->key, m->max);
+		return -1;
+	}
+	m->p = xrealloc(m->p, m->len + len + 1);
+	memcpy(m->p + m->len, buf, len);
+	m->len += len;
+	m->p[m->len] = '\0';
+	return 0;
+}
+
+int cairn_store_get_buf(struct cairn_store *st, const char *key, size_t max, char **out,
+			size_t *len, struct cairn_err *err)
+{
+	struct membuf m = {.p = xcalloc(1, 1), .max = max, .key = key};
+	int rv = cairn_store_get(st, key, membuf_sink, &m, err);
+	if (rv < 0) {
+		free(m.p);
+		return rv;
+	}
+	*out = m.p;
+	if (len)
+		*len = m.len;
+	return 0;
+}
+
+struct memsrc {
+	const char *p;
+	size_t len, off;
+};
+
+static ssize_t memsrc_read(void *arg, void *buf, size_t len, struct cairn_err *err)
+{
+	(void)err;
+	struct memsrc *m = arg;
+	size_t n = m->len - m->off < len ? m->len - m->off : len;
+	memcpy(buf, m->p + m->off, n);
+	m->off += n;
+	return (ssize_t)n;
+}
+
+int cairn_store_put_buf(struct cairn_store *st, const char *key, const void *buf, size_t len,
+			unsigned flags, struct cairn_err *err)
+{
+	struct memsrc m = {.p = buf, .len = len};
+	return cairn_store_put(st, key, memsrc_read, &m, flags, err);
+}

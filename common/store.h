@@ -1,0 +1,78 @@
+/* The object-store interface every backend implements (file:// now, s3:// later).
+ * Keys are '/'-separated relative paths built by Cairn from validated names.
+ * Data is streamed through callbacks with bounded buffers. */
+#ifndef CAIRN_STORE_H
+#define CAIRN_STORE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+#define CAIRN_STORE_NOTFOUND (-2)
+#define CAIRN_STORE_EXISTS (-3)
+
+#define CAIRN_PUT_IF_ABSENT 1u
+
+/* Returns bytes placed in buf, 0 at the end, -1 on error (with err set). */
+typedef ssize_t (*cairn_source_fn)(void *arg, void *buf, size_t len, struct cairn_err *err);
+/* Returns 0, or -1 to abort the transfer (with err set). */
+typedef int (*cairn_sink_fn)(void *arg, const void *buf, size_t len, struct cairn_err *err);
+/* Called per key under a prefix; return non-zero to stop. */
+typedef int (*cairn_list_fn)(void *arg, const char *key, uint64_t size);
+
+struct cairn_store;
+
+struct cairn_store_ops {
+	int (*get)(struct cairn_store *st, const char *key, cairn_sink_fn sink, void *arg,
+		   struct cairn_err *err);
+	int (*put)(struct cairn_store *st, const char *key, cairn_source_fn src, void *arg,
+		   unsigned flags, struct cairn_err *err);
+	int (*exists)(struct cairn_store *st, const char *key, uint64_t *size,
+		      struct cairn_err *err);
+	int (*del)(struct cairn_store *st, const char *key, struct cairn_err *err);
+	int (*list)(struct cairn_store *st, const char *prefix, cairn_list_fn fn, void *arg,
+		    struct cairn_err *err);
+	void (*close)(struct cairn_store *st);
+};
+
+struct cairn_store {
+	const struct cairn_store_ops *ops;
+	char *url;
+	void *impl;
+};
+
+int cairn_store_open(const char *url, struct cairn_store **out, struct cairn_err *err);
+void cairn_store_close(struct cairn_store *st);
+static inline void cairn_store_closep(struct cairn_store **st)
+{
+	if (*st)
+		cairn_store_close(*st);
+}
+#define autostore __attribute__((cleanup(cairn_store_closep)))
+
+/* All return 0 on success, CAIRN_STORE_NOTFOUND / CAIRN_STORE_EXISTS where they apply,
+ * -1 on other errors with err set. */
+int cairn_store_get(struct cairn_store *st, const char *key, cairn_sink_fn sink, void *arg,
+		    struct cairn_err *err);
+int cairn_store_put(struct cairn_store *st, const char *key, cairn_source_fn src, void *arg,
+		    unsigned flags, struct cairn_err *err);
+int cairn_store_exists(struct cairn_store *st, const char *key, uint64_t *size,
+		       struct cairn_err *err);
+int cairn_store_delete(struct cairn_store *st, const char *key, struct cairn_err *err);
+int cairn_store_list(struct cairn_store *st, const char *prefix, cairn_list_fn fn, void *arg,
+		     struct cairn_err *err);
+
+/* Small objects held in memory (manifests, heads). max bounds what is accepted. */
+int cairn_store_get_buf(struct cairn_store *st, const char *key, size_t max, char **out,
+			size_t *len, struct cairn_err *err);
+int cairn_store_put_buf(struct cairn_store *st, const char *key, const void *buf, size_t len,
+			unsigned flags, struct cairn_err *err);
+
+/* Test hook: CAIRN_FAULT_PUT_ABORT_AFTER=N makes the process abort() before the
+ * (N+1)-th put, to simulate an epilog killed mid-sync. */
+void cairn_store_fault_point(void);
+
+int cairn_store_file_open(const char *url, struct cairn_store *st, struct cairn_err *err);
+
+#endif

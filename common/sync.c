@@ -1,0 +1,372 @@
+/* Sync: the worker (the job's user) walks the tree and streams changed files; the
+ * root side hashes what it receives, stores content-addressed objects, then
+ * commits the new manifest last, so a sync killed at any point leaves the old
+ * version intact. */
+#include "transfer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tree.h"
+#include "volume.h"
+#include "wire.h"
+#include "worker.h"
+
+struct sync_ctx {
+	struct cairn_store *st;
+	const char *ws, *vol;
+	struct cairn_cache_vol *cv;
+	struct cairn_manifest state;
+	struct cairn_manifest newm;
+	char **uploaded;
+	size_t nuploaded;
+	unsigned long long up_bytes;
+	unsigned long long skipped;
+};
+
+/* ---- worker side ---- */
+
+static int upload_file(int sock, int rootfd, struct cairn_entry *e, struct cairn_err *err)
+{
+	enum { CHUNK = 256 * 1024 };
+	autofree char *buf = NULL;
+	autoclose int fd = cairn_open_beneath(rootfd, e->path, O_RDONLY | O_NOFOLLOW, 0);
+	if (fd < 0) {
+		cairn_setuerr(err, "cannot read %.200s: %s", e->path, strerror(errno));
+		return -1;
+	}
+	if (cairn_wire_send_str(sock, FR_PUT, e->path) < 0)
+		goto lost;
+	buf = xcalloc(1, CHUNK);
+	for (;;) {
+		ssize_t n = read(fd, buf, CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			cairn_setuerr(err, "cannot read %.200s: %s", e->path, strerror(errno));
+			cairn_wire_send_str(sock, FR_ERR, "Uread error");
+			return -1;
+		}
+		if (n == 0)
+			break;
+		if (cairn_wire_send(sock, FR_DATA, buf, (size_t)n) < 0)
+			goto lost;
+	}
+	if (cairn_wire_send(sock, FR_END, NULL, 0) < 0)
+		goto lost;
+	char type;
+	size_t len, cap = CHUNK;
+	unsigned long long size;
+	if (cairn_wire_recv(sock, &type, &buf, &len, &cap) < 0)
+		goto lost;
+	if (type == FR_ERR) {
+		cairn_worker_error_frame(buf, err);
+		return -1;
+	}
+	char sha[CAIRN_SHA256_HEX], md5[CAIRN_MD5_HEX];
+	if (type != FR_HASH || sscanf(buf, "%64s %32s %llu", sha, md5, &size) != 3) {
+		cairn_seterr(err, "protocol error while uploading %.200s", e->path);
+		return -1;
+	}
+	memcpy(e->sha256, sha, sizeof(sha));
+	memcpy(e->md5, md5, sizeof(md5));
+	e->size = size;
+	return 0;
+lost:
+	cairn_seterr(err, "lost the root side while uploading %.200s", e->path);
+	return -1;
+}
+
+static int sync_worker(int sock, void *arg, struct cairn_err *err)
+{
+	struct sync_ctx *c = arg;
+	int rootfd = c->cv->datafd;
+	struct cairn_manifest local;
+	size_t skipped;
+	int rv = -1;
+	autofree char *doc = NULL, *cnt = NULL;
+	cairn_manifest_init(&local);
+	if (cairn_tree_scan(rootfd, &local, &skipped, err) < 0)
+		goto out;
+	for (size_t i = 0; i < local.n; i++) {
+		struct cairn_entry *e = &local.e[i];
+		if (e->type != CAIRN_FT_FILE)
+			continue;
+		const struct cairn_entry *s = cairn_manifest_find(&c->state, e->path);
+		if (s && s->type == CAIRN_FT_FILE && s->size == e->size &&
+		    s->mtime_ns == e->mtime_ns && s->ino == e->ino && s->ctime_ns == e->ctime_ns) {
+			memcpy(e->sha256, s->sha256, sizeof(e->sha256));
+			memcpy(e->md5, s->md5, sizeof(e->md5));
+			continue;
+		}
+		if (upload_file(sock, rootfd, e, err) < 0)
+			goto out;
+	}
+	doc = cairn_manifest_to_json(&local, true);
+	cnt = xasprintf("%zu", skipped);
+	if (cairn_wire_send_doc(sock, doc) < 0 || cairn_wire_send_str(sock, FR_JSON, cnt) < 0) {
+		cairn_seterr(err, "lost the root side: %s", strerror(errno));
+		goto out;
+	}
+	rv = 0;
+out:
+	cairn_manifest_free(&local);
+	return rv;
+}
+
+/* ---- root side ---- */
+
+struct fd_source {
+	int fd;
+};
+
+static ssize_t fd_read(void *arg, void *buf, size_t len, struct cairn_err *err)
+{
+	struct fd_source *s = arg;
+	for (;;) {
+		ssize_t n = read(s->fd, buf, len);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR) {
+			cairn_seterr(err, "cannot read the spool file: %s", strerror(errno));
+			return -1;
+		}
+	}
+}
+
+/* Receive one file into an anonymous spool file, hash it, store it by digest. */
+static int receive_object(int sock, struct sync_ctx *c, const char *path, struct cairn_err *err)
+{
+	char why[256];
+	if (cairn_relpath_check(path, why, sizeof(why)) < 0) {
+		cairn_seterr(err, "volume %s: worker sent a bad path: %s", c->vol, why);
+		return -1;
+	}
+	autoclose int spool = openat(c->cv->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (spool < 0) {
+		cairn_seterr(err, "volume %s: cannot create a spool file in %s: %s", c->vol,
+			     c->cv->dir, strerror(errno));
+		return -1;
+	}
+	struct cairn_digest dg;
+	if (cairn_digest_init(&dg) < 0) {
+		cairn_seterr(err, "cannot start a digest");
+		return -1;
+	}
+	autofree char *buf = NULL;
+	size_t len, cap = 0;
+	unsigned long long size = 0;
+	char type;
+	for (;;) {
+		if (cairn_wire_recv(sock, &type, &buf, &len, &cap) < 0) {
+			cairn_digest_free(&dg);
+			cairn_seterr(err, "volume %s: the sync worker died", c->vol);
+			return -1;
+		}
+		if (type == FR_END)
+			break;
+		if (type == FR_ERR) {
+			cairn_digest_free(&dg);
+			cairn_worker_error_frame(buf, err);
+			return -1;
+		}
+		if (type != FR_DATA || write_all(spool, buf, len) < 0) {
+			cairn_digest_free(&dg);
+			cairn_seterr(err, "volume %s: cannot spool %.200s: %s", c->vol, path,
+				     type == FR_DATA ? strerror(errno) : "protocol error");
+			return -1;
+		}
+		cairn_digest_update(&dg, buf, len);
+		size += len;
+	}
+	char sha[CAIRN_SHA256_HEX], md5[CAIRN_MD5_HEX];
+	cairn_digest_final(&dg, sha, md5);
+	autofree char *key = cairn_key_object(c->ws, sha);
+	int r = cairn_store_exists(c->st, key, NULL, err);
+	if (r == CAIRN_STORE_NOTFOUND) {
+		struct fd_source src = {spool};
+		if (lseek(spool, 0, SEEK_SET) < 0)
+			return -1;
+		r = cairn_store_put(c->st, key, fd_read, &src, CAIRN_PUT_IF_ABSENT, err);
+		if (r == CAIRN_STORE_EXISTS)
+			r = 0;
+		if (r < 0) {
+			char m[CAIRN_ERRLEN];
+			snprintf(m, sizeof(m), "volume %.100s: cannot upload %.100s: %.280s",
+				 c->vol, path, err->msg);
+			memcpy(err->msg, m, sizeof(m));
+			return -1;
+		}
+	} else if (r < 0) {
+		return -1;
+	}
+	c->uploaded = xrealloc(c->uploaded, (c->nuploaded + 1) * sizeof(char *));
+	c->uploaded[c->nuploaded++] = xstrdup(sha);
+	c->up_bytes += size;
+	autofree char *reply = xasprintf("%s %s %llu", sha, md5, size);
+	if (cairn_wire_send_str(sock, FR_HASH, reply) < 0) {
+		cairn_seterr(err, "volume %s: the sync worker went away", c->vol);
+		return -1;
+	}
+	return 0;
+}
+
+static int sync_serve(int sock, void *arg, struct cairn_err *err)
+{
+	struct sync_ctx *c = arg;
+	autofree char *buf = NULL;
+	size_t len, cap = 0;
+	char type;
+	bool have = false;
+	for (;;) {
+		if (cairn_wire_recv(sock, &type, &buf, &len, &cap) < 0) {
+			cairn_seterr(err, "volume %s: the sync worker died", c->vol);
+			return -1;
+		}
+		switch (type) {
+		case FR_PUT: {
+			autofree char *path = xstrdup(buf);
+			if (receive_object(sock, c, path, err) < 0)
+				return -1;
+			break;
+		}
+		case FR_JSON: {
+			autofree char *rest = NULL;
+			if (cairn_wire_recv_doc(sock, CAIRN_MANIFEST_MAX, &rest, NULL) < 0) {
+				cairn_seterr(err, "volume %s: bad manifest from worker", c->vol);
+				return -1;
+			}
+			autofree char *doc = xasprintf("%s%s", buf, rest);
+			struct cairn_err perr = {0};
+			if (cairn_manifest_from_json(doc, strlen(doc), &c->newm, &perr) < 0) {
+				cairn_setuerr(err, "volume %s: cannot sync: %s", c->vol, perr.msg);
+				return -1;
+			}
+			unsigned long long sk = 0;
+			if (cairn_wire_recv(sock, &type, &buf, &len, &cap) < 0 ||
+			    type != FR_JSON || parse_uint(buf, UINT32_MAX, &sk) < 0) {
+				cairn_seterr(err, "volume %s: bad counters from worker", c->vol);
+				return -1;
+			}
+			c->skipped = sk;
+			have = true;
+			break;
+		}
+		case FR_DONE:
+			if (!have)
+				cairn_seterr(err, "volume %s: worker ended without a manifest",
+					     c->vol);
+			return have ? 0 : -1;
+		case FR_ERR:
+			cairn_worker_error_frame(buf, err);
+			return -1;
+		default:
+			cairn_seterr(err, "volume %s: protocol error from the worker", c->vol);
+			return -1;
+		}
+	}
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Every digest the worker names must be one it uploaded now or one the base held:
+ * naming any other object would read data the user never had. */
+static int check_digests(struct sync_ctx *c, struct cairn_err *err)
+{
+	qsort(c->uploaded, c->nuploaded, sizeof(char *), cmp_str);
+	for (size_t i = 0; i < c->newm.n; i++) {
+		const struct cairn_entry *e = &c->newm.e[i];
+		if (e->type != CAIRN_FT_FILE)
+			continue;
+		const char *k = e->sha256;
+		if (bsearch(&k, c->uploaded, c->nuploaded, sizeof(char *), cmp_str))
+			continue;
+		const struct cairn_entry *s = cairn_manifest_find(&c->state, e->path);
+		bool in_base = s && s->type == CAIRN_FT_FILE && !strcmp(s->sha256, e->sha256);
+		for (size_t j = 0; !in_base && j < c->state.n; j++)
+			in_base = c->state.e[j].type == CAIRN_FT_FILE &&
+				  !strcmp(c->state.e[j].sha256, e->sha256);
+		if (!in_base) {
+			cairn_seterr(err, "volume %s: worker named an object it never sent for %.200s",
+				     c->vol, e->path);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct cairn_cache_vol *cv,
+	       const struct cairn_user *u, const char *job, struct cairn_xfer_stats *stats,
+	       struct cairn_err *err)
+{
+	double t0 = now_seconds();
+	struct sync_ctx c = {.st = st, .ws = ws, .vol = vol, .cv = cv};
+	int rv = -1;
+	memset(stats, 0, sizeof(*stats));
+	cairn_manifest_init(&c.newm);
+	cairn_cache_load_state(cv, &c.state);
+	if (cairn_worker_run(u, sync_worker, sync_serve, &c, err) < 0)
+		goto out;
+	if (check_digests(&c, err) < 0)
+		goto out;
+	for (size_t i = 0; i < c.state.n; i++)
+		if (!cairn_manifest_find(&c.newm, c.state.e[i].path))
+			stats->deleted++;
+	stats->moved = c.nuploaded;
+	stats->moved_bytes = c.up_bytes;
+	stats->skipped = c.skipped;
+	stats->version = c.state.version;
+	if (!cairn_manifest_same_content(&c.newm, &c.state) || c.state.version == 0) {
+		struct cairn_manifest commit;
+		cairn_manifest_init(&commit);
+		commit.e = c.newm.e;
+		commit.n = c.newm.n;
+		commit.job = job ? xstrdup(job) : NULL;
+		commit.user = xstrdup(u->name);
+		char host[256] = "";
+		gethostname(host, sizeof(host) - 1);
+		commit.host = xstrdup(host);
+		int r = cairn_volume_commit(st, ws, vol, &commit, c.state.version, err);
+		commit.e = NULL;
+		commit.n = 0;
+		unsigned newv = commit.version;
+		cairn_manifest_free(&commit);
+		if (r < 0)
+			goto out;
+		stats->committed = true;
+		stats->version = newv;
+	}
+	c.newm.version = stats->version;
+	rv = cairn_cache_save_state(cv, &c.newm, err);
+out:
+	stats->files = cairn_manifest_files(&c.newm);
+	stats->bytes = cairn_manifest_bytes(&c.newm);
+	stats->seconds = now_seconds() - t0;
+	cairn_manifest_free(&c.state);
+	cairn_manifest_free(&c.newm);
+	cairn_strv_free(c.uploaded, c.nuploaded);
+	return rv;
+}
+
+char *cairn_sync_summary(const char *vol, const struct cairn_xfer_stats *s)
+{
+	char files[32], bytes[32], moved[32], mb[32], del[32];
+	fmt_count(files, sizeof(files), s->files);
+	fmt_bytes(bytes, sizeof(bytes), s->bytes);
+	fmt_count(moved, sizeof(moved), s->moved);
+	fmt_bytes(mb, sizeof(mb), s->moved_bytes);
+	fmt_count(del, sizeof(del), s->deleted);
+	if (!s->committed)
+		return xasprintf("cairn: volume %s: no changes, still version %u (%s files, %s) "
+				 "checked in %.2f s",
+				 vol, s->version, files, bytes, s->seconds);
+	return xasprintf("cairn: volume %s: synced version %u, %s files, %s, %s uploaded (%s), "
+			 "%s deleted in %.2f s",
+			 vol, s->version, files, bytes, moved, mb, del, s->seconds);
+}

@@ -1,0 +1,38 @@
+/* Hydrate (storage -> node cache) and sync (node cache -> a new committed version). */
+#ifndef CAIRN_TRANSFER_H
+#define CAIRN_TRANSFER_H
+
+#include "cache.h"
+#include "creds.h"
+#include "manifest.h"
+#include "store.h"
+
+struct cairn_xfer_stats {
+	unsigned long long files, bytes;       /* in the resulting version */
+	unsigned long long cached;             /* hydrate: already in the cache */
+	unsigned long long moved, moved_bytes; /* fetched (hydrate) or uploaded (sync) */
+	unsigned long long deleted;            /* sync: entries gone since the base */
+	unsigned long long skipped;            /* sync: fifos, sockets, devices */
+	unsigned version;                      /* hydrated or committed version */
+	bool committed;                        /* sync: a new version was written */
+	double seconds;
+};
+
+/* Bring cv's tree to exactly `target`, fetching only files whose size or digest
+ * differ. Tree work runs as u; writes the new cache state on success. */
+int cairn_hydrate(struct cairn_store *st, const char *ws, const char *vol,
+		  const struct cairn_manifest *target, struct cairn_cache_vol *cv,
+		  const struct cairn_user *u, struct cairn_xfer_stats *stats, struct cairn_err *err);
+
+/* Upload what changed in cv's tree since the cache state (what hydrate recorded:
+ * version N) and commit version N+1. No change: no commit. Unchanged files are
+ * recognised by (size, mtime, inode, ctime) and never re-read. */
+int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct cairn_cache_vol *cv,
+	       const struct cairn_user *u, const char *job, struct cairn_xfer_stats *stats,
+	       struct cairn_err *err);
+
+/* "cairn: volume NAME: ..." lines for the job's output. */
+char *cairn_hydrate_summary(const char *vol, const struct cairn_xfer_stats *s);
+char *cairn_sync_summary(const char *vol, const struct cairn_xfer_stats *s);
+
+#endif
