@@ -14,7 +14,7 @@ WARN = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
 OPT ?= -O2 -g
 HARDEN = -fstack-protector-strong -D_FORTIFY_SOURCE=2
 CFLAGS ?=
-ALL_CFLAGS = $(CSTD) $(WARN) $(OPT) $(HARDEN) -fPIC -Icommon $(CFLAGS)
+ALL_CFLAGS = $(CSTD) $(WARN) $(OPT) $(HARDEN) -fPIC -Icommon -Islurm_common $(CFLAGS)
 LDFLAGS ?=
 ALL_LDFLAGS = -Wl,-z,relro -Wl,-z,now $(LDFLAGS)
 LIBS = -ljansson -lcrypto -lcurl
@@ -34,7 +34,7 @@ PROGS = $(BUILD)/spank_cairn.so $(BUILD)/cairn-prolog $(BUILD)/cairn-epilog $(BU
 .PHONY: all install deps check unit asan demo bench clean format lint-c
 all: $(PROGS)
 
-$(BUILD)/%.o: %.c $(wildcard common/*.h spank_plugin/*.h cli/*.h)
+$(BUILD)/%.o: %.c $(wildcard common/*.h spank_plugin/*.h cli/*.h slurm_common/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"; $(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -44,11 +44,12 @@ $(BUILD)/libcairn.a: $(COMMON_OBJ)
 $(BUILD)/spank_cairn.so: $(PLUGIN_OBJ) $(BUILD)/libcairn.a spank_plugin/exports.map
 	$(CC) -shared $(ALL_LDFLAGS) -Wl,--version-script=spank_plugin/exports.map -o $@ $(PLUGIN_OBJ) $(BUILD)/libcairn.a $(LIBS)
 
-$(BUILD)/cairn-prolog: $(BUILD)/prolog/main.o $(BUILD)/libcairn.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+# The Prolog and Epilog talk to slurmctld through libslurm; common/ does not.
+$(BUILD)/cairn-prolog: $(BUILD)/prolog/main.o $(BUILD)/slurm_common/job_info.o $(BUILD)/libcairn.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lslurm
 
-$(BUILD)/cairn-epilog: $(BUILD)/epilog/main.o $(BUILD)/libcairn.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/cairn-epilog: $(BUILD)/epilog/main.o $(BUILD)/slurm_common/job_info.o $(BUILD)/libcairn.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lslurm
 
 $(BUILD)/cairn: $(CLI_OBJ) $(BUILD)/libcairn.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
@@ -63,7 +64,9 @@ install: all
 	install -m 0755 $(BUILD)/cairn-prolog $(DESTDIR)$(SBINDIR)/cairn-prolog
 	install -m 0755 $(BUILD)/cairn-epilog $(DESTDIR)$(SBINDIR)/cairn-epilog
 	install -m 0755 $(BUILD)/spank_cairn.so $(DESTDIR)$(PLUGINDIR)/spank_cairn.so
-	install -m 0644 doc/cairn.1 $(DESTDIR)$(MANDIR)/man1/cairn.1
+	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	for m in doc/*.1 doc/*.5 doc/*.8; do [ -f "$$m" ] || continue; \
+		install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man$${m##*.}/; done
 
 deps:
 	./packaging/install-deps

@@ -330,7 +330,7 @@ static void print_json(const char *script, const struct cairn_job_spec *spec,
 /* Lint one script; returns the exit status. */
 static int lint(const char *path, bool json, char *const *prefixes, size_t nprefixes)
 {
-	const char *script = strcmp(path, "-") ? path : "<stdin>";
+	autofree char *script = cairn_printable(strcmp(path, "-") ? path : "<stdin>");
 	struct cairn_job_spec spec = {0};
 	struct cairn_errlist errs = {0}, warns = {0};
 	autofree char *text = NULL;

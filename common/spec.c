@@ -81,12 +81,55 @@ static bool is_blank(unsigned char c)
 	return c == ' ' || c == '\t';
 }
 
-/* Render n bytes of s for a message: control characters, quotes and
- * backslashes escaped, cut after max bytes with "...", optionally in quotes.
- * Never fails; out is always terminated. */
+/* Length of the valid UTF-8 sequence at s[0..n), or 0 (overlong forms,
+ * surrogates and values past U+10FFFF are invalid, as for JSON). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t len;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+static bool utf8_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	for (size_t i = 0, k; i < n; i += k)
+		if (!(k = utf8_len((const unsigned char *)s + i, n - i)))
+			return false;
+	return true;
+}
+
+/* Render n bytes of s for a message: control characters and invalid UTF-8
+ * escaped as \xNN (and, in quotes, '"' and '\\' too), cut after max bytes
+ * with "...". Never fails; out is always terminated and valid UTF-8. */
 static char *esc(char *out, size_t outlen, const char *s, size_t n, size_t max, bool quotes)
 {
-	size_t o = 0, i;
+	size_t o = 0, i = 0;
 
 	if (!outlen)
 		return out;
@@ -97,10 +140,11 @@ static char *esc(char *out, size_t outlen, const char *s, size_t n, size_t max, 
 	/* leave room for an escape (4), "..." (3), a quote and the terminator */
 	if (quotes && o + 1 < outlen)
 		out[o++] = '"';
-	for (i = 0; i < n && i < max && o + 9 < outlen; i++) {
+	while (i < n && i < max && o + 9 < outlen) {
 		unsigned char c = (unsigned char)s[i];
+		size_t k = utf8_len((const unsigned char *)s + i, n - i);
 
-		if (c == '"' || c == '\\') {
+		if (quotes && (c == '"' || c == '\\')) {
 			out[o++] = '\\';
 			out[o++] = (char)c;
 		} else if (c == '\n') {
@@ -109,11 +153,19 @@ static char *esc(char *out, size_t outlen, const char *s, size_t n, size_t max, 
 		} else if (c == '\t') {
 			out[o++] = '\\';
 			out[o++] = 't';
-		} else if (c < 0x20 || c == 0x7f) {
+		} else if (c < 0x20 || c == 0x7f || !k) {
 			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+		} else if (k > 1) {
+			if (i + k > max || o + k + 9 >= outlen)
+				break;
+			memcpy(out + o, s + i, k);
+			o += k;
+			i += k;
+			continue;
 		} else {
 			out[o++] = (char)c;
 		}
+		i++;
 	}
 	if (i < n && o + 4 < outlen) {
 		memcpy(out + o, "...", 3);
@@ -123,6 +175,27 @@ static char *esc(char *out, size_t outlen, const char *s, size_t n, size_t max, 
 		out[o++] = '"';
 	out[o] = '\0';
 	return out;
+}
+
+char *cairn_printable(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	size_t len = 4 * n + 16;
+	char *out = xcalloc(1, len);
+
+	return esc(out, len, s ? s : "", n, n, false);
+}
+
+/* Short printable ASCII without quotes or backslashes: safe to echo as is. */
+static bool simple_word(const char *s, size_t n)
+{
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f || s[i] == '"' ||
+		    s[i] == '\\')
+			return false;
+	return true;
 }
 
 /* A string in double quotes, for messages. */
@@ -879,6 +952,13 @@ static int path_static_check(const char *path, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (!utf8_valid(path)) {
+		errf(err, errlen,
+		     "mount path %s is not valid UTF-8; use a directory name in UTF-8 (or plain "
+		     "ASCII)",
+		     qp);
+		return -1;
+	}
 	if (path[0] == '~') {
 		errf(err, errlen,
 		     "mount path %s starts with '~', which is not expanded; write it relative to "
@@ -1019,7 +1099,7 @@ int cairn_spec_parse_option(const char *value, struct cairn_volume_spec *out, ch
 		errf(err, errlen,
 		     "%s: missing ':PATH'; the form is NAME:PATH or NAME:PATH:ro, e.g. "
 		     "--volume=%s:.agent",
-		     origin, value[0] && strlen(value) < 64 ? value : "agent-state");
+		     origin, simple_word(value, strlen(value)) ? value : "agent-state");
 		return -1;
 	}
 	c2 = strchr(c1 + 1, ':');
@@ -1269,7 +1349,8 @@ static void parse_volume_annotation(struct script_ctx *c, const char *rest, size
 			    "%s:%zu: \"%s volume:\" has a name (%s) but no mount path; "
 			    "add one, e.g. \"%s volume: %.*s .agent\"",
 			    c->name, c->line, c->pfx, qn(q1, t[0].s, t[0].n), c->pfx,
-			    (int)(t[0].n > 64 ? 64 : t[0].n), t[0].s);
+			    simple_word(t[0].s, t[0].n) ? (int)t[0].n : 4,
+			    simple_word(t[0].s, t[0].n) ? t[0].s : "NAME");
 		return;
 	}
 	if (nt > 3) {
@@ -1384,8 +1465,10 @@ static void parse_sandbox_annotation(struct script_ctx *c, const char *rest, siz
 int cairn_spec_parse_script(const char *text, size_t len, const char *script_name,
                             struct cairn_job_spec *spec, struct cairn_errlist *errs)
 {
+	autofree char *sname =
+	    cairn_printable(script_name && *script_name ? script_name : "script");
 	struct script_ctx c = {
-	    .name = script_name && *script_name ? script_name : "script",
+	    .name = sname,
 	    .spec = spec,
 	    .errs = errs,
 	};
@@ -1516,33 +1599,37 @@ int cairn_spec_resolve(struct cairn_job_spec *spec, const struct cairn_placehold
 
 /* ---------- encoding ---------- */
 
+/* Set key to a new string; false if s is not valid UTF-8 (jansson refuses it). */
+static bool set_str(json_t *o, const char *key, const char *s)
+{
+	json_t *j = json_string(s);
+
+	return j && json_object_set_new(o, key, j) == 0;
+}
+
 char *cairn_spec_encode(const struct cairn_job_spec *spec)
 {
 	json_t *root = json_object(), *vols = json_array();
 	char *s = NULL;
+	bool ok = root && vols;
 
-	if (!root || !vols)
-		goto out;
-	json_object_set_new(root, "v", json_integer(1));
-	json_object_set_new(root, "sandbox", json_string(cairn_sandbox_name(spec->sandbox)));
-	for (size_t i = 0; i < spec->nvol && i < CAIRN_MAX_VOLUMES; i++) {
+	if (ok)
+		ok = json_object_set_new(root, "v", json_integer(1)) == 0 &&
+		     set_str(root, "sandbox", cairn_sandbox_name(spec->sandbox));
+	for (size_t i = 0; ok && i < spec->nvol && i < CAIRN_MAX_VOLUMES; i++) {
 		const struct cairn_volume_spec *v = &spec->vol[i];
 		json_t *o = json_object();
 
-		if (!o)
-			goto out;
-		json_object_set_new(o, "name",
-		                    json_string(v->name_template ? v->name_template : ""));
-		json_object_set_new(o, "path", json_string(v->path ? v->path : ""));
-		json_object_set_new(o, "ro", json_boolean(v->readonly));
-		json_object_set_new(o, "origin", json_string(origin_of(v)));
-		if (v->name)
-			json_object_set_new(o, "resolved", json_string(v->name));
-		json_array_append_new(vols, o);
+		ok = o && set_str(o, "name", v->name_template ? v->name_template : "") &&
+		     set_str(o, "path", v->path ? v->path : "") &&
+		     json_object_set_new(o, "ro", json_boolean(v->readonly)) == 0 &&
+		     set_str(o, "origin", origin_of(v)) &&
+		     (!v->name || set_str(o, "resolved", v->name));
+		if (json_array_append_new(vols, o))
+			ok = false;
 	}
-	json_object_set(root, "volumes", vols);
-	s = json_dumps(root, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
-out:
+	if (ok && json_object_set(root, "volumes", vols) == 0)
+		s = json_dumps(root, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
 	json_decref(vols);
 	json_decref(root);
 	return s;

@@ -37,7 +37,7 @@ struct cairn_errlist {
 	size_t n;
 };
 void cairn_errlist_add(struct cairn_errlist *l, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void cairn_errlist_free(struct cairn_errlist *l);
 
 /* Context for placeholders, filled at job start. */
@@ -53,7 +53,7 @@ struct cairn_placeholder_ctx {
 /* Parse one --volume value "NAME:PATH[:ro]" (syntax and static rules only;
  * placeholders stay unresolved). Returns 0, or -1 with one message in err. */
 int cairn_spec_parse_option(const char *value, struct cairn_volume_spec *out, char *err,
-			    size_t errlen);
+                            size_t errlen);
 
 /* Parse a --sandbox value: NULL or "" or "full" -> FULL, "pid" -> PID. */
 int cairn_spec_parse_sandbox(const char *value, enum cairn_sandbox *out, char *err, size_t errlen);
@@ -64,33 +64,35 @@ int cairn_spec_parse_sandbox(const char *value, enum cairn_sandbox *out, char *e
  * Appends volumes to spec (checking limit and duplicates), errors to errs.
  * script_name is used as the "FILE:LINE:" prefix. Returns 0 if no errors were added. */
 int cairn_spec_parse_script(const char *text, size_t len, const char *script_name,
-			    struct cairn_job_spec *spec, struct cairn_errlist *errs);
+                            struct cairn_job_spec *spec, struct cairn_errlist *errs);
 
 /* Append an already-parsed volume, checking the 10-volume limit and duplicate
  * names/paths (as written). Takes ownership of v's strings either way. */
 int cairn_spec_add(struct cairn_job_spec *spec, struct cairn_volume_spec *v,
-		   struct cairn_errlist *errs);
+                   struct cairn_errlist *errs);
 
 /* Check a resolved volume name against the rules. */
 int cairn_name_check(const char *name, char *err, size_t errlen);
 
 /* Resolve placeholders in a name template; the result is checked with cairn_name_check. */
 int cairn_name_resolve(const char *tmpl, const struct cairn_placeholder_ctx *ctx, char **out,
-		       char *err, size_t errlen);
+                       char *err, size_t errlen);
 
 /* Check a mount path: relative paths always (no "..", not empty, not "."), absolute
  * ones only with a sandbox and under one of the allowed prefixes. */
 int cairn_mount_path_check(const char *path, enum cairn_sandbox sandbox,
-			   char *const *allowed_prefixes, size_t nprefixes, char *err,
-			   size_t errlen);
+                           char *const *allowed_prefixes, size_t nprefixes, char *err,
+                           size_t errlen);
 
 /* Resolve every name, check paths, and check duplicates after resolution. */
 int cairn_spec_resolve(struct cairn_job_spec *spec, const struct cairn_placeholder_ctx *ctx,
-		       char *const *allowed_prefixes, size_t nprefixes,
-		       struct cairn_errlist *errs);
+                       char *const *allowed_prefixes, size_t nprefixes, struct cairn_errlist *errs);
 
 /* Serialise / parse the spec to one line (for passing through the environment and
- * per-job state files). Hostile input safe. */
+ * per-job state files). Hostile input safe. encode returns a malloc'd compact JSON
+ * line, NULL on allocation failure or a string that is not UTF-8 (specs built by the
+ * parsers above never have one). decode overwrites *spec (it must not own anything)
+ * and re-checks every rule that does not need the job (see cairn_spec_decode in spec.c). */
 char *cairn_spec_encode(const struct cairn_job_spec *spec);
 int cairn_spec_decode(const char *s, struct cairn_job_spec *spec, char *err, size_t errlen);
 
@@ -99,6 +101,10 @@ void cairn_spec_free(struct cairn_job_spec *spec);
 /* A mount path with "//" collapsed, "." components and trailing slashes dropped
  * ("" and "./" give ".", "/" stays "/"); ".." is kept. Used to compare paths. New string. */
 char *cairn_path_normalize(const char *path);
+
+/* s with control characters and invalid UTF-8 escaped as \xNN, for use in
+ * messages (script names in "SCRIPT:LINE:" prefixes go through it). New string. */
+char *cairn_printable(const char *s);
 
 /* "none", "full" or "pid". */
 const char *cairn_sandbox_name(enum cairn_sandbox mode);

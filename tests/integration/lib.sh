@@ -26,7 +26,7 @@
 #   job_stdout JOBID             the path of the job's output file
 #   cancel_job JOBID
 # Node:
-#   node_state                   idle, allocated, completing, drained, draining, idle*, ...
+#   node_state                   idle, allocated, mixed, idle+drain, idle+completing, down*, ...
 #   node_reason                  the drain/down reason, or "none"
 #   wait_node_idle [SECS]        wait for "idle" (default 15 s); 1 if it is not
 #   assert_node_idle [NAME]      node idle (waits a little)? With NAME, also pass/fail NAME
@@ -155,7 +155,13 @@ submit_wait() {
 }
 
 # ---------------------------------------------------------------- node
-node_state() { sinfo -h -n "$CAIRN_TEST_NODE" -o %T 2>/dev/null | head -n1; }
+# From `scontrol show node`, lower-cased: idle, allocated, mixed, idle+drain
+# (drained), mixed+drain (draining), idle+completing, down*, ... Not `sinfo -o %T`:
+# right after a job sinfo can say "mixed" for seconds while the node is IDLE.
+node_state() {
+	scontrol show node -o "$CAIRN_TEST_NODE" 2>/dev/null | grep -o '^NodeName=.* State=[^ ]*' |
+		sed 's/.* State=//' | tr '[:upper:]' '[:lower:]'
+}
 node_reason() { sinfo -h -n "$CAIRN_TEST_NODE" -o %E 2>/dev/null | head -n1; }
 
 wait_node_idle() {
@@ -164,7 +170,7 @@ wait_node_idle() {
 	while :; do
 		st="$(node_state)"
 		[ "$st" = idle ] && return 0
-		case $st in drain* | down*) return 1 ;; esac # will not come back alone
+		case $st in *drain* | down* | *fail*) return 1 ;; esac # will not come back alone
 		_older_than "$t0" "$secs" && return 1
 		sleep 0.2
 	done

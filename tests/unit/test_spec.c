@@ -322,6 +322,13 @@ static void test_names_and_paths(void)
 	                                                  err, sizeof(err)) != 0 &&
 	                               strstr(err, "no absolute mount paths"));
 
+	CHECK("path: UTF-8 is fine",
+	      cairn_mount_path_check("d\xc3\xa9j\xc3\xa0", CAIRN_SANDBOX_NONE, NULL, 0, err,
+	                             sizeof(err)) == 0);
+	char *pr = cairn_printable("a\nb\xff\xc3\xa9\"");
+	CHECK("printable: escapes control and invalid bytes", !strcmp(pr, "a\\nb\\xff\xc3\xa9\""));
+	free(pr);
+
 	norm = cairn_path_normalize("./a//b/./c///");
 	CHECK("normalize: relative", !strcmp(norm, "a/b/c"));
 	free(norm);
@@ -441,6 +448,9 @@ static const struct bad bad_rows[] = {
     {"path with leading ..", OPT, "a1:../x", "\"..\" component"},
     {"path with inner ..", OPT, "a1:x/../../y", "\"..\" component"},
     {"absolute path with ..", OPT, "a1:/tmp/../etc", "\"..\" component"},
+    {"path not UTF-8", OPT, "ab:x\xff", "is not valid UTF-8"},
+    {"path with overlong UTF-8", OPT, "ab:x\xc0\xaf", "is not valid UTF-8"},
+    {"path with surrogate", OPT, "ab:x\xed\xa0\x80", "is not valid UTF-8"},
     {"path is .", OPT, "a1:.", "working directory itself"},
     {"path is ./", OPT, "a1:./", "working directory itself"},
     {"path is /", OPT, "a1:/", "root directory"},
@@ -773,6 +783,15 @@ static void test_bad_special(void)
 	CHECK("script: all errors reported",
 	      rc != 0 && errs.n == 3 && spec.nvol == 1 && !strncmp(errs.msg[0], "job.sh:1:", 9) &&
 	          !strncmp(errs.msg[1], "job.sh:3:", 9) && !strncmp(errs.msg[2], "job.sh:4:", 9));
+	cairn_spec_free(&spec);
+	cairn_errlist_free(&errs);
+
+	/* a script name that is not printable is escaped in every prefix */
+	static const char sb[] = "# volume: a x\n";
+	rc = cairn_spec_parse_script(sb, strlen(sb), "j\nb\xff.sh", &spec, &errs);
+	CHECK_MSG("script name escaped",
+	          rc != 0 && errs.n == 1 && !strncmp(errs.msg[0], "j\\nb\\xff.sh:1: ", 15), "%s",
+	          errs.n ? errs.msg[0] : "");
 	cairn_spec_free(&spec);
 	cairn_errlist_free(&errs);
 

@@ -1,0 +1,26 @@
+/* What the Prolog and Epilog learn about a job from slurmctld (libslurm):
+ * kept apart from common/ so that library stays free of Slurm. */
+#ifndef CAIRN_JOB_INFO_H
+#define CAIRN_JOB_INFO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct cairn_slurm_job {
+	char *account;
+	char *work_dir;
+	char *std_out;    /* expanded path of the job's output file */
+	char *batch_host;
+	bool batch;
+	char **argv; /* batch script arguments as far as slurmctld tells them */
+	int argc;
+};
+
+int cairn_slurm_job_load(const char *job_id, struct cairn_slurm_job *j, char *err, size_t errlen);
+void cairn_slurm_job_free(struct cairn_slurm_job *j);
+/* The batch script text (malloc'd), or NULL with err. */
+char *cairn_slurm_batch_script(const char *job_id, size_t *len, char *err, size_t errlen);
+/* The config file: $CAIRN_CONF, else cairn.conf beside $SLURM_CONF, else the default. */
+const char *cairn_slurm_conf_path(void);
+
+#endif

@@ -1,0 +1,26 @@
+/* sbatch / salloc / srun (new job): hand the --volume options to the Prolog
+ * through the job control environment, where it sees them as SPANK_CAIRN_VOLUMES. */
+#include <stdlib.h>
+
+#include "plugin.h"
+#include "util.h"
+
+int cairn_allocator_post_opt(spank_t sp)
+{
+	const struct cairn_job_spec *spec = cairn_options_spec();
+	if (spec->nvol == 0)
+		return 0;
+	/* srun inside an existing allocation starts a step, not a job. */
+	if (spank_context() == S_CTX_LOCAL && getenv("SLURM_JOB_ID")) {
+		slurm_error("%s: --volume applies to whole jobs; put it on sbatch or salloc, the "
+			    "steps of the job see the volumes already",
+			    PLUGIN_TAG);
+		return -1;
+	}
+	autofree char *enc = cairn_spec_encode(spec);
+	if (spank_job_control_setenv(sp, "CAIRN_VOLUMES", enc, 1) != ESPANK_SUCCESS) {
+		slurm_error("%s: cannot pass the --volume options to the job", PLUGIN_TAG);
+		return -1;
+	}
+	return 0;
+}

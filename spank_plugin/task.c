@@ -1,0 +1,69 @@
+/* slurmstepd, in each task's process before exec (root): fail the job if the
+ * Prolog recorded a user error, else bind the volumes in a private mount namespace. */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "creds.h"
+#include "job.h"
+#include "plugin.h"
+#include "util.h"
+
+/* slurm.h's value for the batch step, without pulling libslurm into the plugin. */
+#define CAIRN_BATCH_STEP 0xfffffffbu
+
+int cairn_task_init_privileged(spank_t sp, const struct plugin_args *args)
+{
+	uint32_t job_id = 0, step_id = 0, task_id = 0;
+	struct cairn_config cfg;
+	struct cairn_err err = {0};
+	struct cairn_job_record rec;
+	struct cairn_user u = {0};
+	char id[16];
+	int rv = -1;
+
+	if (spank_get_item(sp, S_JOB_ID, &job_id) != ESPANK_SUCCESS) {
+		slurm_error("%s: cannot get the job id", PLUGIN_TAG);
+		return -1;
+	}
+	spank_get_item(sp, S_JOB_STEPID, &step_id);
+	spank_get_item(sp, S_TASK_GLOBAL_ID, &task_id);
+	snprintf(id, sizeof(id), "%u", job_id);
+	if (cairn_config_load(args->conf, &cfg, &err) < 0) {
+		slurm_error("%s: %s", PLUGIN_TAG, err.msg);
+		return -1;
+	}
+	int r = cairn_job_record_load(&cfg, id, &rec, &err);
+	if (r == CAIRN_JOB_NONE) {
+		cairn_config_free(&cfg);
+		return 0;
+	}
+	if (r < 0) {
+		slurm_error("%s: %s", PLUGIN_TAG, err.msg);
+		cairn_config_free(&cfg);
+		return -1;
+	}
+	if (rec.error) {
+		/* One line in the job's output; the job fails, the node stays up. */
+		fprintf(stderr, "%s\n", rec.error);
+		goto out;
+	}
+	if (step_id == CAIRN_BATCH_STEP && task_id == 0)
+		for (size_t i = 0; i < rec.nlines; i++)
+			fprintf(stderr, "%s\n", rec.lines[i]);
+	if (rec.nvol == 0) {
+		rv = 0;
+		goto out;
+	}
+	if (cairn_user_lookup(NULL, rec.uid, rec.gid, &u, &err) < 0 ||
+	    cairn_private_mount_ns(&err) < 0 || cairn_job_mount(&rec, &u, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", PLUGIN_TAG, err.msg);
+		goto out;
+	}
+	rv = 0;
+out:
+	cairn_user_free(&u);
+	cairn_job_record_free(&rec);
+	cairn_config_free(&cfg);
+	return rv;
+}
