@@ -61,11 +61,18 @@ _log() { printf 'lib: %s\n' "$*" >&2; }
 _now() { date +%s.%N; }
 _older_than() { awk -v a="$1" -v b="$(_now)" -v t="$2" 'BEGIN { exit !(b - a > t) }'; }
 
+# _field TEXT KEY: the value of the first " KEY=value" in TEXT (up to a space)
+_field() {
+	local re=" $2=([^ ]*)"
+	if [[ " $1" =~ $re ]]; then printf '%s\n' "${BASH_REMATCH[1]}"; fi
+	return 0
+}
+
 # one field of `scontrol show job -o JOBID` (first match), empty if none
 job_field() {
 	local out
 	out="$(scontrol show job -o "$1" 2>/dev/null)" || return 0
-	printf ' %s\n' "$out" | grep -o " $2=[^ ]*" | head -n1 | cut -d= -f2-
+	_field "$out" "$2"
 }
 
 job_state() {
@@ -74,8 +81,8 @@ job_state() {
 		echo UNKNOWN
 		return 0
 	}
-	state="$(printf ' %s\n' "$out" | grep -o ' JobState=[^ ]*' | head -n1 | cut -d= -f2)"
-	reason="$(printf ' %s\n' "$out" | grep -o ' Reason=[^ ]*' | head -n1 | cut -d= -f2)"
+	state="$(_field "$out" JobState)"
+	reason="$(_field "$out" Reason)"
 	if [ "$state" = PENDING ] && [ "$reason" = launch_failed_requeued_held ]; then
 		echo REQUEUE_HELD
 	else
@@ -159,10 +166,12 @@ submit_wait() {
 # (drained), mixed+drain (draining), idle+completing, down*, ... Not `sinfo -o %T`:
 # right after a job sinfo can say "mixed" for seconds while the node is IDLE.
 node_state() {
-	scontrol show node -o "$CAIRN_TEST_NODE" 2>/dev/null | grep -o '^NodeName=.* State=[^ ]*' |
-		sed 's/.* State=//' | tr '[:upper:]' '[:lower:]'
+	local out st
+	out="$(scontrol show node -o "$CAIRN_TEST_NODE" 2>/dev/null)" || return 0
+	st="$(_field "$out" State)"
+	printf '%s\n' "${st,,}"
 }
-node_reason() { sinfo -h -n "$CAIRN_TEST_NODE" -o %E 2>/dev/null | head -n1; }
+node_reason() { sinfo -h -n "$CAIRN_TEST_NODE" -o %E 2>/dev/null || true; }
 
 wait_node_idle() {
 	local secs=${1:-15} t0 st

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# `cairn run`: the whole volume lifecycle on this machine, without Slurm, as the
+# unprivileged test user: persistence, deletions, symlinks, modes, setuid
+# stripping, cache loss, no-change syncs, atomic commits under injected crashes.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+CAIRN=$REPO/build/cairn
+USER_=cairntest
+id "$USER_" >/dev/null 2>&1 || useradd -m "$USER_"
+
+T=$(mktemp -d /tmp/cairn-run.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+chmod 755 "$T"
+mkdir -p "$T/work"
+chown "$USER_" "$T/work"
+cat >"$T/cairn.conf" <<CONF
+Storage = file://$T/store
+CacheDir = $T/cache
+StateDir = $T/run
+CONF
+export CAIRN_CONF=$T/cairn.conf
+cd "$T/work"
+
+crun() { "$CAIRN" run --user "$USER_" "$@" 2>"$T/stderr"; }
+# Injected crashes abort cairn on purpose; keep bash's job report out of the log.
+crash_run() { ( "$CAIRN" run --user "$USER_" "$@" 2>"$T/stderr" ) 2>/dev/null; }
+
+# 1. Write, then read back in a second run.
+crun --volume agent:.agent -- sh -c 'echo one > .agent/memory.md'
+out=$(crun --volume agent:.agent -- cat .agent/memory.md)
+check "run: a file written in run 1 is read in run 2" [ "$out" = one ]
+check "run: summary line names the volume and version" grep -q '^cairn: volume agent: version 1, 1 files' "$T/stderr"
+check "run: summary line for a no-change sync" grep -q '^cairn: volume agent: no changes, still version 1' "$T/stderr"
+
+# 2. Files belong to the user, the mount point is left as an empty directory only.
+owner=$(crun --volume agent:.agent -- stat -c %U .agent/memory.md)
+check "run: hydrated files belong to the user" [ "$owner" = "$USER_" ]
+check "run: nothing of the volume is left in the working directory" [ -z "$(ls -A .agent)" ]
+
+# 3. Symlinks, modes, setuid stripping, nested dirs, deletion.
+crun --volume agent:.agent -- sh -c 'mkdir -p .agent/d/e && echo x > .agent/d/e/f && ln -s ../memory.md .agent/d/link && ln -s /etc/shadow .agent/evil && chmod 4755 .agent/memory.md && chmod 0750 .agent/d'
+rm -rf "$T/cache"
+res=$(crun --volume agent:.agent -- sh -c 'readlink .agent/d/link; readlink .agent/evil; stat -c %a .agent/memory.md; stat -c %a .agent/d; cat .agent/d/e/f; cat .agent/d/link')
+check "run: symlink restored with its target after cache loss" [ "$(sed -n 1p <<<"$res")" = ../memory.md ]
+check "run: absolute symlink kept as a symlink" [ "$(sed -n 2p <<<"$res")" = /etc/shadow ]
+check "run: setuid bit stripped" [ "$(sed -n 3p <<<"$res")" = 755 ]
+check "run: directory mode kept" [ "$(sed -n 4p <<<"$res")" = 750 ]
+check "run: nested file restored" [ "$(sed -n 5p <<<"$res")" = x ]
+check "run: relative symlink resolves inside the volume" [ "$(sed -n 6p <<<"$res")" = one ]
+check "run: cold hydrate fetched from storage" grep -q 'from cache, [1-9][0-9]* fetched' "$T/stderr"
+crun --volume agent:.agent -- sh -c 'rm -rf .agent/d .agent/evil'
+res=$(crun --volume agent:.agent -- ls -A .agent)
+check "run: deletions are synced" [ "$res" = memory.md ]
+
+# 4. Read-only mounts are never synced.
+crun --volume agent:.agent:ro -- sh -c 'echo changed > .agent/memory.md' 2>/dev/null
+check "run: a read-only volume cannot be written" [ "$(crun --volume agent:.agent -- cat .agent/memory.md)" = one ]
+
+# 5. Two volumes, and a missing read-only volume is a clear error.
+crun --volume a1:v1 --volume b2:v2 -- sh -c 'echo a > v1/f; echo b > v2/f'
+check "run: two volumes in one run" [ "$(crun --volume a1:v1 --volume b2:v2 -- cat v1/f v2/f | tr -d '\n')" = ab ]
+crun --volume nosuch:ns:ro -- true
+check "run: a missing read-only volume fails with its name" grep -q 'volume nosuch does not exist' "$T/stderr"
+crun --volume 'bad name:x' -- true
+rc=$?
+check "run: a bad --volume is a usage error" [ "$rc" = 2 ]
+
+# 6. A mount path through a symlink, or over a directory of someone else, is refused.
+ln -sfn /etc "$T/work/etc-link"
+crun --volume agent:etc-link/x -- true
+check "run: mount path through a symlink refused" grep -q 'symlinks are not followed' "$T/stderr"
+mkdir -p "$T/work/rootdir"
+crun --volume agent:rootdir -- true
+check "run: mount over a directory the user does not own refused" grep -q 'not to you' "$T/stderr"
+
+# 7. No-change sync does not re-read file contents: many files, only stat.
+crun --volume many:m -- sh -c 'for i in $(seq 1 300); do echo $i > m/f$i; done'
+crun --volume many:m -- true
+check "run: no-change sync of 300 files uploads nothing" grep -q '^cairn: volume many: no changes' "$T/stderr"
+crun --volume many:m -- sh -c 'echo changed > m/f7'
+check "run: changing one file uploads exactly one" grep -q 'synced version 2, 300 files, .* 1 uploaded' "$T/stderr"
+
+# 8. Exit status of the command is kept.
+crun --volume agent:.agent -- sh -c 'exit 7'
+check "run: the command's exit status is returned" [ $? = 7 ]
+
+# 9. Crash at every point of a sync: the volume is always the whole old or the
+#    whole new version, and the next sync converges.
+crun --volume crash:c -- sh -c 'for i in 1 2 3 4 5; do echo old$i > c/f$i; done'
+old=$("$CAIRN" ls crash --json | md5sum)
+ok=1
+for n in 0 1 2 3 4 5 6; do
+	CAIRN_FAULT_PUT_ABORT_AFTER=$n crash_run --volume crash:c -- sh -c "for i in 1 2 3 4 5; do echo new$n-\$i > c/f\$i; done"
+	got=$(for i in 1 2 3 4 5; do "$CAIRN" get crash f$i - 2>/dev/null; done | tr '\n' ' ')
+	case $got in
+	"old1 old2 old3 old4 old5 " | "new$n-1 new$n-2 new$n-3 new$n-4 new$n-5 ") ;;
+	*) ok=0; echo "crash after $n puts left a mix: $got" >&2 ;;
+	esac
+	if [ $n -le 5 ] && [ "$got" != "old1 old2 old3 old4 old5 " ]; then
+		ok=0; echo "crash after $n puts (before the manifest) changed the volume: $got" >&2
+	fi
+done
+check "run: a sync killed after N object writes leaves exactly the old version" [ $ok = 1 ]
+crun --volume crash:c -- true
+got=$(for i in 1 2 3 4 5; do "$CAIRN" get crash f$i - 2>/dev/null; done | tr '\n' ' ')
+check "run: the next sync after crashes converges on the last content" [ "$got" = "new6-1 new6-2 new6-3 new6-4 new6-5 " ]
+check "run: versions are numbered without gaps after crashes" python3 -c '
+import json, subprocess, sys
+s = json.loads(subprocess.check_output([sys.argv[1], "show", "crash", "--json"]))
+sys.exit(s["versions"] != list(range(1, s["version"] + 1)))' "$CAIRN"
+
+# 10. CLI read side.
+check "cli: list shows the volume" sh -c "'$CAIRN' list | grep -q '^agent '"
+check "cli: list --json is JSON" sh -c "'$CAIRN' list --json | python3 -c 'import json,sys; json.load(sys.stdin)'"
+check "cli: show --json has the version" sh -c "'$CAIRN' show agent --json | grep -q '\"version\"'"
+check "cli: ls lists the file" sh -c "'$CAIRN' ls agent | grep -q 'memory.md'"
+"$CAIRN" get agent memory.md "$T/got.md"
+check "cli: get copies a file out" [ "$(cat "$T/got.md")" = one ]
+"$CAIRN" get agent nosuch "$T/x" 2>/dev/null
+check "cli: get of a missing file fails" [ $? = 1 ]
+"$CAIRN" show 2>/dev/null
+check "cli: usage error exits 2" [ $? = 2 ]
+finish

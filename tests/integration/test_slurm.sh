@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Volumes through real Slurm jobs: a one-node cluster (slurmctld + slurmd) started
+# by tests/cluster, the plugin, Prolog and Epilog installed into a private prefix,
+# jobs submitted as an unprivileged user.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+. "$HERE/lib.sh"
+STATE=$(mktemp -d /tmp/cairn-slurm.XXXXXX)
+export CAIRN_TEST_STATE=$STATE
+cleanup() {
+	"$REPO/tests/cluster" down --state "$STATE" >/dev/null 2>&1
+	rm -rf "$STATE"
+}
+trap cleanup EXIT
+if ! env_lines=$("$REPO/tests/cluster" up --state "$STATE" --clean); then
+	fail "slurm: the test cluster comes up" "tests/cluster up failed"
+	exit 1
+fi
+eval "$env_lines"
+pass "slurm: the test cluster comes up"
+
+U=$CAIRN_TEST_USER
+HOMEDIR=$(getent passwd "$U" | cut -d: -f6)
+W=$HOMEDIR/cairn-it.$$
+rm -rf "$W"
+mkdir -p "$W"
+chown "$U": "$W"
+export SUBMIT_DIR=$W
+out_of() { cat "$W/out-$1.txt" 2>/dev/null; }
+script() { # NAME, body from stdin
+	cat >"$W/$1"
+	chown "$U": "$W/$1"
+}
+
+script agent.sh <<'S'
+#!/bin/bash
+# volume: agent-state .agent
+n=$(cat .agent/count 2>/dev/null || echo 0)
+echo $((n + 1)) > .agent/count
+echo "run $((n + 1))" >> .agent/memory.md
+echo "count=$((n + 1))"
+S
+
+# 1. Job 1 writes, job 2 reads back.
+j1=$(submit_wait "$U" agent.sh -o "$W/out-%j.txt")
+check "slurm: job 1 completes" [ "$(job_state "$j1")" = COMPLETED ]
+check "slurm: job 1 prints the hydrate line" grep -q '^cairn: volume agent-state: new and empty' "$W/out-$j1.txt"
+check "slurm: job 1 prints the sync line" grep -q '^cairn: volume agent-state: synced version 1' "$W/out-$j1.txt"
+j2=$(submit_wait "$U" agent.sh -o "$W/out-%j.txt")
+check "slurm: job 2 sees job 1's state" grep -q '^count=2' "$W/out-$j2.txt"
+check "slurm: job 2 hydrates version 1 from the cache" grep -q 'version 1, 2 files, .* 2 from cache, 0 fetched' "$W/out-$j2.txt"
+
+# 2. With the cache wiped between jobs.
+rm -rf "$STATE/cache"
+j3=$(submit_wait "$U" agent.sh -o "$W/out-%j.txt")
+check "slurm: after the cache is wiped, job 3 sees job 2's state" grep -q '^count=3' "$W/out-$j3.txt"
+check "slurm: job 3 fetched from storage" grep -q '0 from cache, 2 fetched' "$W/out-$j3.txt"
+check "slurm: nothing of the volume is left in the working directory" [ -z "$(ls -A "$W/.agent")" ]
+
+# 3. Deletion and symlink round trips.
+script links.sh <<'S'
+#!/bin/bash
+# volume: agent-state .agent
+ln -s memory.md .agent/latest
+rm .agent/count
+S
+j=$(submit_wait "$U" links.sh -o "$W/out-%j.txt")
+script check-links.sh <<'S'
+#!/bin/bash
+# volume: agent-state .agent
+echo "link=$(readlink .agent/latest)"
+echo "count-exists=$(test -e .agent/count && echo yes || echo no)"
+S
+rm -rf "$STATE/cache"
+j=$(submit_wait "$U" check-links.sh -o "$W/out-%j.txt")
+check "slurm: a symlink survives as a symlink" grep -q '^link=memory.md' "$W/out-$j.txt"
+check "slurm: a deleted file stays deleted" grep -q '^count-exists=no' "$W/out-$j.txt"
+
+# 4. srun steps inside the batch job see the volume.
+script steps.sh <<'S'
+#!/bin/bash
+# volume: agent-state .agent
+srun -n1 cat .agent/memory.md | head -1
+srun -n1 sh -c 'echo from-step > .agent/step.txt'
+S
+j=$(submit_wait "$U" steps.sh -o "$W/out-%j.txt")
+check "slurm: an srun step reads the volume" grep -q '^run 1' "$W/out-$j.txt"
+script check-step.sh <<'S'
+#!/bin/bash
+# volume: agent-state .agent
+cat .agent/step.txt
+S
+j=$(submit_wait "$U" check-step.sh -o "$W/out-%j.txt")
+check "slurm: what an srun step wrote is synced" grep -q '^from-step' "$W/out-$j.txt"
+
+# 5. --volume options, also with --export=NONE, and read-only.
+j=$(submit_wait "$U" "$W/check-step.sh" -o "$W/out-%j.txt" --export=NONE)
+check "slurm: --export=NONE still mounts the volume" grep -q '^from-step' "$W/out-$j.txt"
+script opt.sh <<'S'
+#!/bin/bash
+echo data > opt/file
+cat ro/step.txt
+echo x > ro/new 2>/dev/null && echo ro-writable || echo ro-refused
+S
+j=$(submit_wait "$U" opt.sh -o "$W/out-%j.txt" --volume=opt-vol:opt --volume=agent-state:ro:ro)
+check "slurm: --volume mounts a volume" grep -q 'synced version 1' "$W/out-$j.txt"
+check "slurm: a :ro volume is readable" grep -q '^from-step' "$W/out-$j.txt"
+check "slurm: a :ro volume is not writable" grep -q '^ro-refused' "$W/out-$j.txt"
+
+# 6. A bad annotation fails the job with one message; the node stays idle.
+script bad.sh <<'S'
+#!/bin/bash
+# volume: x .agent
+echo should-not-run
+S
+j=$(submit_wait "$U" bad.sh -o "$W/out-%j.txt")
+check "slurm: a bad annotation fails the job" [ "$(job_state "$j")" = FAILED ]
+check "slurm: the job's output names the line and the cause" grep -q 'batch script:2: .*too short' "$W/out-$j.txt"
+check "slurm: the bad job's script did not run" bash -c "! grep -q should-not-run '$W/out-$j.txt'"
+assert_node_idle "slurm: the node stays idle after a user error"
+out=$(cd "$W" && runuser -u "$U" -- sbatch --volume='bad/name:x' --wrap true 2>&1)
+check "slurm: sbatch rejects a bad --volume before submission" grep -q 'cairn: --volume=bad/name:x' <<<"$out"
+script dup.sh <<'S'
+#!/bin/bash
+# volume: agent-state .a
+# volume: agent-state .b
+true
+S
+j=$(submit_wait "$U" dup.sh -o "$W/out-%j.txt")
+check "slurm: a duplicate volume fails the job" [ "$(job_state "$j")" = FAILED ]
+assert_node_idle "slurm: the node stays idle after a duplicate volume"
+script sandbox.sh <<'S'
+#!/bin/bash
+# sandbox
+# volume: agent-state .agent
+echo unsandboxed
+S
+j=$(submit_wait "$U" sandbox.sh -o "$W/out-%j.txt")
+check "slurm: a sandbox request is refused, never run unsandboxed" bash -c "[ \"\$(scontrol show job -o $j | grep -o 'JobState=[A-Z]*')\" = JobState=FAILED ] && ! grep -q unsandboxed '$W/out-$j.txt'"
+
+# 7. A job without volumes is untouched.
+script plain.sh <<'S'
+#!/bin/bash
+echo plain
+S
+j=$(submit_wait "$U" plain.sh -o "$W/out-%j.txt")
+check "slurm: a job without volumes runs as usual" grep -qx plain "$W/out-$j.txt"
+assert_node_idle "slurm: the node is idle at the end"
+rm -rf "$W"
+finish
