@@ -120,6 +120,9 @@ int cmd_run(int argc, char **argv)
 		.account = account,
 		.workdir = cwd,
 		.sync_here = true,
+		/* $args[N] is COMMAND's N-th argument, as for a batch script. */
+		.argv = command,
+		.argc = argc - optind,
 		.envp = environ,
 	};
 	if (cairn_job_prepare(&cfg, &spec, &js, &rec, &err) < 0) {

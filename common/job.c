@@ -17,6 +17,8 @@ void cairn_job_record_free(struct cairn_job_record *r)
 	free(r->workspace);
 	free(r->workdir);
 	free(r->error);
+	free(r->account);
+	free(r->deferred);
 	cairn_strv_free(r->lines, r->nlines);
 	for (size_t i = 0; i < r->nvol; i++) {
 		free(r->vol[i].name);
@@ -66,6 +68,10 @@ int cairn_job_record_save(const struct cairn_config *cfg, const struct cairn_job
 	json_object_set_new(o, "sync_here", json_boolean(r->sync_here));
 	if (r->error)
 		json_object_set_new(o, "error", json_string(r->error));
+	if (r->account)
+		json_object_set_new(o, "account", json_string(r->account));
+	if (r->deferred)
+		json_object_set_new(o, "deferred", json_string(r->deferred));
 	json_t *lines = json_array();
 	for (size_t i = 0; i < r->nlines; i++)
 		json_array_append_new(lines, json_string(r->lines[i]));
@@ -137,6 +143,8 @@ int cairn_job_record_load(const struct cairn_config *cfg, const char *job_id,
 	r->sandbox = (enum cairn_sandbox)json_integer_value(json_object_get(o, "sandbox"));
 	r->sync_here = json_is_true(json_object_get(o, "sync_here"));
 	r->error = jstr(o, "error");
+	r->account = jstr(o, "account");
+	r->deferred = jstr(o, "deferred");
 	size_t i;
 	json_t *v;
 	json_array_foreach(json_object_get(o, "lines"), i, v)
@@ -237,6 +245,25 @@ out_cache:
 	return rv;
 }
 
+/* Move the volumes whose names need the script's arguments or environment out
+ * of spec into rec->deferred. */
+static int defer_args_volumes(struct cairn_job_spec *spec, struct cairn_job_record *rec)
+{
+	struct cairn_job_spec later = {.sandbox = spec->sandbox};
+	size_t keep = 0;
+	for (size_t i = 0; i < spec->nvol; i++) {
+		if (strstr(spec->vol[i].name_template, "$args["))
+			later.vol[later.nvol++] = spec->vol[i];
+		else
+			spec->vol[keep++] = spec->vol[i];
+	}
+	spec->nvol = keep;
+	if (later.nvol)
+		rec->deferred = cairn_spec_encode(&later);
+	cairn_spec_free(&later);
+	return 0;
+}
+
 int cairn_job_prepare(const struct cairn_config *cfg, struct cairn_job_spec *spec,
 		      const struct cairn_job_start *js, struct cairn_job_record *rec,
 		      struct cairn_err *err)
@@ -249,6 +276,7 @@ int cairn_job_prepare(const struct cairn_config *cfg, struct cairn_job_spec *spe
 	rec->user = xstrdup(js->user->name);
 	rec->workspace = cairn_workspace_for(cfg, js->account);
 	rec->workdir = xstrdup(js->workdir ? js->workdir : "/");
+	rec->account = js->account ? xstrdup(js->account) : NULL;
 	rec->sandbox = spec->sandbox;
 	rec->sync_here = js->sync_here;
 
@@ -260,6 +288,8 @@ int cairn_job_prepare(const struct cairn_config *cfg, struct cairn_job_spec *spe
 		.argc = js->argc,
 		.envp = js->envp,
 	};
+	if (js->defer_args && defer_args_volumes(spec, rec) < 0)
+		return 0;
 	if (cairn_spec_resolve(spec, &ctx, cfg->allowed_prefixes, cfg->nallowed_prefixes,
 			       &errs) < 0) {
 		rec->error = xstrdup(errs.n ? errs.msg[0] : "invalid volume request");
@@ -296,6 +326,58 @@ int cairn_job_prepare(const struct cairn_config *cfg, struct cairn_job_spec *spe
 	(void)cairn_cache_evict(cfg, keep, rec->nvol, &eerr);
 	free(keep);
 	return 0;
+}
+
+int cairn_job_prepare_deferred(const struct cairn_config *cfg, struct cairn_job_record *rec,
+			       const struct cairn_user *u, char *const *argv, int argc,
+			       char *const *envp, struct cairn_err *err)
+{
+	struct cairn_job_spec spec = {0};
+	struct cairn_job_record more = {0};
+	char msg[CAIRN_ERRLEN];
+	int rv = -1;
+	if (!rec->deferred)
+		return 0;
+	if (cairn_spec_decode(rec->deferred, &spec, msg, sizeof(msg)) < 0) {
+		cairn_seterr(err, "invalid deferred volumes in the job record: %s", msg);
+		return -1;
+	}
+	struct cairn_job_start js = {
+		.job_id = rec->job_id,
+		.user = u,
+		.account = rec->account,
+		.workdir = rec->workdir,
+		.sync_here = rec->sync_here,
+		.argv = argv,
+		.argc = argc,
+		.envp = envp,
+	};
+	if (cairn_job_prepare(cfg, &spec, &js, &more, err) < 0)
+		goto out;
+	free(rec->deferred);
+	rec->deferred = NULL;
+	for (size_t i = 0; !more.error && i < more.nvol; i++)
+		for (size_t k = 0; k < rec->nvol; k++)
+			if (!strcmp(more.vol[i].name, rec->vol[k].name))
+				more.error = xasprintf("cairn: volume %s is named twice (once "
+						       "through $args[...]); mount each volume once",
+						       more.vol[i].name);
+	if (more.error) {
+		rec->error = steal_ptr(&more.error);
+	} else {
+		for (size_t i = 0; i < more.nvol && rec->nvol < CAIRN_MAX_VOLUMES; i++) {
+			rec->vol[rec->nvol++] = more.vol[i];
+			memset(&more.vol[i], 0, sizeof(more.vol[i]));
+		}
+		more.nvol = 0;
+		for (size_t i = 0; i < more.nlines; i++)
+			cairn_job_record_line(rec, more.lines[i]);
+	}
+	rv = 0;
+out:
+	cairn_job_record_free(&more);
+	cairn_spec_free(&spec);
+	return rv;
 }
 
 int cairn_job_finish(const struct cairn_config *cfg, struct cairn_job_record *rec,

@@ -26,6 +26,11 @@ struct cairn_job_record {
 	enum cairn_sandbox sandbox;
 	bool sync_here; /* this node syncs back (the batch host) */
 	char *error;    /* a user error: the plugin fails the job with it */
+	char *account;
+	/* Volumes whose names use $args[...]: the Prolog cannot see the script's
+	 * arguments and environment, so the batch step resolves and hydrates them
+	 * (encoded spec, see cairn_spec_encode). */
+	char *deferred;
 	char **lines;   /* summary lines for the job's output */
 	size_t nlines;
 	struct cairn_job_volume vol[CAIRN_MAX_VOLUMES];
@@ -42,6 +47,7 @@ struct cairn_job_start {
 	char *const *argv;    /* batch script and its arguments, may be NULL */
 	int argc;
 	char *const *envp;    /* job environment, may be NULL */
+	bool defer_args;      /* no argv/env here: leave $args[...] volumes to the batch step */
 };
 
 void cairn_job_record_free(struct cairn_job_record *r);
@@ -63,6 +69,12 @@ char *cairn_workspace_for(const struct cairn_config *cfg, const char *account);
 int cairn_job_prepare(const struct cairn_config *cfg, struct cairn_job_spec *spec,
 		      const struct cairn_job_start *js, struct cairn_job_record *rec,
 		      struct cairn_err *err);
+
+/* In the batch step: resolve and hydrate the record's deferred volumes with the
+ * script's arguments and environment, and add them to the record. */
+int cairn_job_prepare_deferred(const struct cairn_config *cfg, struct cairn_job_record *rec,
+			       const struct cairn_user *u, char *const *argv, int argc,
+			       char *const *envp, struct cairn_err *err);
 
 /* Sync every writable volume of the record back (on the syncing node), adding
  * summary lines to rec. Returns -1 if any volume failed (messages in lines). */

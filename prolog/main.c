@@ -124,6 +124,7 @@ int main(void)
 		.workdir = sj.work_dir,
 		/* Only the batch host's copy is synced back; other nodes mount read-only. */
 		.sync_here = !sj.batch_host || !node || !strcmp(sj.batch_host, node),
+		.defer_args = true,
 	};
 	if (cairn_job_prepare(&cfg, &spec, &js, &rec, &err) < 0)
 		goto system_error;

@@ -20,6 +20,8 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
 	case S_CTX_LOCAL:
 	case S_CTX_ALLOCATOR:
 		return cairn_allocator_post_opt(sp);
+	case S_CTX_REMOTE:
+		return cairn_batch_step_post_opt(sp, &args);
 	default:
 		return 0;
 	}

@@ -25,6 +25,9 @@ void cairn_args_free(struct plugin_args *args);
 /* allocator.c: sbatch, salloc, srun before the job exists */
 int cairn_allocator_post_opt(spank_t sp);
 
+/* batch_step.c: the batch step before its tasks, as root */
+int cairn_batch_step_post_opt(spank_t sp, const struct plugin_args *args);
+
 /* task.c: slurmstepd, in each task before it execs */
 int cairn_task_init_privileged(spank_t sp, const struct plugin_args *args);
 

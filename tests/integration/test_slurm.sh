@@ -139,7 +139,51 @@ S
 j=$(submit_wait "$U" sandbox.sh -o "$W/out-%j.txt")
 check "slurm: a sandbox request is refused, never run unsandboxed" bash -c "[ \"\$(scontrol show job -o $j | grep -o 'JobState=[A-Z]*')\" = JobState=FAILED ] && ! grep -q unsandboxed '$W/out-$j.txt'"
 
-# 7. A job without volumes is untouched.
+# 7. Placeholders: script arguments, job environment, JSON fields, user, workspace.
+script args.sh <<'S'
+#!/bin/bash
+# volume: data-$args[1] d1
+# volume: env-$args[STAGE] d2
+# volume: json-$args[CFG.run.id] d3
+# volume: $user-$workspace d4
+echo "$1" > d1/arg
+S
+j=$(STAGE=prod CFG='{"run":{"id":"r42"}}' submit_wait "$U" args.sh -o "$W/out-%j.txt" -A proj1 -- first)
+check "slurm: \$args[1] resolves to the script's first argument" grep -q '^cairn: volume data-first: synced' "$W/out-$j.txt"
+check "slurm: \$args[NAME] resolves from the job environment" grep -q '^cairn: volume env-prod: synced' "$W/out-$j.txt"
+check "slurm: \$args[NAME.a.b] resolves a JSON field" grep -q '^cairn: volume json-r42: synced' "$W/out-$j.txt"
+check "slurm: \$user and \$workspace (the account) resolve" grep -q "^cairn: volume $U-proj1: synced" "$W/out-$j.txt"
+check "slurm: the workspace is the job's account" sh -c "cairn list --workspace proj1 | grep -q '^data-first '"
+j=$(submit_wait "$U" args.sh -o "$W/out-%j.txt")
+check "slurm: a missing script argument fails the job" [ "$(job_state "$j")" = FAILED ]
+check "slurm: the message names the placeholder" grep -q 'args\[1\]' "$W/out-$j.txt"
+assert_node_idle "slurm: the node stays idle after a placeholder error"
+
+# 8. The Epilog killed in the middle of a sync: the volume stays the old version,
+#    and the next job's sync works.
+script crash.sh <<'S'
+#!/bin/bash
+# volume: crashy .c
+for i in 1 2 3 4 5; do echo "$1-$i" > .c/f$i; done
+S
+j=$(submit_wait "$U" crash.sh -o "$W/out-%j.txt" -- old)
+hook=$(grep -l cairn-epilog "$STATE"/hooks/* | head -1)
+ok=1
+for n in 0 2 4; do
+	sed -i "/^exec /i export CAIRN_FAULT_PUT_ABORT_AFTER=$n" "$hook"
+	j=$(submit_wait "$U" crash.sh -o "$W/out-%j.txt" -- new$n)
+	sed -i '/CAIRN_FAULT_PUT_ABORT_AFTER/d' "$hook"
+	got=$(for i in 1 2 3 4 5; do cairn get crashy f$i - --workspace default; done | tr '\n' ' ')
+	[ "$got" = "old-1 old-2 old-3 old-4 old-5 " ] || { ok=0; echo "after a crash at put $n: $got" >&2; }
+	resume_node >/dev/null 2>&1
+done
+check "slurm: an Epilog killed mid-sync leaves exactly the old version" [ $ok = 1 ]
+j=$(submit_wait "$U" crash.sh -o "$W/out-%j.txt" -- after)
+got=$(for i in 1 2 3 4 5; do cairn get crashy f$i - --workspace default; done | tr '\n' ' ')
+check "slurm: the next job after the crashes syncs a whole new version" [ "$got" = "after-1 after-2 after-3 after-4 after-5 " ]
+assert_node_idle "slurm: the node is idle again after the crash tests"
+
+# 9. A job without volumes is untouched.
 script plain.sh <<'S'
 #!/bin/bash
 echo plain
