@@ -31,7 +31,7 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 PROGS = $(BUILD)/spank_cairn.so $(BUILD)/cairn-prolog $(BUILD)/cairn-epilog $(BUILD)/cairn
 
-.PHONY: all install deps check unit asan demo bench clean format lint-c
+.PHONY: all install deps check unit asan demo bench clean format format-check lint-c
 all: $(PROGS)
 
 $(BUILD)/%.o: %.c $(wildcard common/*.h spank_plugin/*.h cli/*.h slurm_common/*.h)
@@ -81,6 +81,7 @@ asan:
 check: deps
 	$(MAKE) all unit
 	$(MAKE) asan
+	$(MAKE) lint-c format-check
 	./tests/run
 
 demo: deps
@@ -94,10 +95,13 @@ bench: deps
 format:
 	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c tests/unit/*.h)
 
+format-check:
+	clang-format --dry-run --Werror $(wildcard */*.c */*.h tests/unit/*.c tests/unit/*.h)
+
 lint-c:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 		--inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Icommon \
-		common spank_plugin prolog epilog cli
+		-Islurm_common common spank_plugin prolog epilog cli slurm_common
 
 clean:
 	rm -rf build build-asan

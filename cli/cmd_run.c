@@ -25,17 +25,17 @@ static void forward(int sig)
 static void run_usage(FILE *f)
 {
 	fprintf(f, "Usage: cairn run [--volume NAME:PATH[:ro]]... [--user NAME] [--account A] "
-		   "-- COMMAND [ARG]...\n"
-		   "Runs COMMAND as the user with the volumes mounted, then syncs them back.\n"
-		   "Must run as root (e.g. with sudo); the user defaults to $SUDO_USER.\n");
+	           "-- COMMAND [ARG]...\n"
+	           "Runs COMMAND as the user with the volumes mounted, then syncs them back.\n"
+	           "Must run as root (e.g. with sudo); the user defaults to $SUDO_USER.\n");
 }
 
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"volume", required_argument, NULL, 'v'}, {"user", required_argument, NULL, 'u'},
-		{"account", required_argument, NULL, 'a'}, {"sandbox", optional_argument, NULL, 's'},
-		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	    {"volume", required_argument, NULL, 'v'},  {"user", required_argument, NULL, 'u'},
+	    {"account", required_argument, NULL, 'a'}, {"sandbox", optional_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
 	struct cairn_job_spec spec = {0};
 	struct cairn_errlist errs = {0};
@@ -97,7 +97,7 @@ int cmd_run(int argc, char **argv)
 	autofree char *job_id = xasprintf("run%d", (int)getpid());
 	if (geteuid() != 0) {
 		fprintf(stderr, "cairn run: must run as root (try: sudo cairn run ...), since it "
-				"mounts volumes and reads the store\n");
+		                "mounts volumes and reads the store\n");
 		cairn_spec_free(&spec);
 		return 1;
 	}
@@ -110,20 +110,20 @@ int cmd_run(int argc, char **argv)
 		user = getenv("SUDO_USER");
 	if (cairn_user_lookup(user, getuid(), (gid_t)-1, &u, &err) < 0 || u.uid == 0) {
 		fprintf(stderr, "cairn run: %s\n",
-			err.msg[0] ? err.msg
-				   : "refusing to run COMMAND as root; name a user with --user");
+		        err.msg[0] ? err.msg
+		                   : "refusing to run COMMAND as root; name a user with --user");
 		goto out;
 	}
 	struct cairn_job_start js = {
-		.job_id = job_id,
-		.user = &u,
-		.account = account,
-		.workdir = cwd,
-		.sync_here = true,
-		/* $args[N] is COMMAND's N-th argument, as for a batch script. */
-		.argv = command,
-		.argc = argc - optind,
-		.envp = environ,
+	    .job_id = job_id,
+	    .user = &u,
+	    .account = account,
+	    .workdir = cwd,
+	    .sync_here = true,
+	    /* $args[N] is COMMAND's N-th argument, as for a batch script. */
+	    .argv = command,
+	    .argc = argc - optind,
+	    .envp = environ,
 	};
 	if (cairn_job_prepare(&cfg, &spec, &js, &rec, &err) < 0) {
 		fprintf(stderr, "cairn run: %s\n", err.msg);

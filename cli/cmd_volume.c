@@ -24,9 +24,9 @@ struct common_opts {
 static int parse_common(int argc, char **argv, struct common_opts *o, const char *usage)
 {
 	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-					     {"workspace", required_argument, NULL, 'w'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"workspace", required_argument, NULL, 'w'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	int c;
 	optind = 1;
 	memset(o, 0, sizeof(*o));
@@ -71,8 +71,8 @@ static int open_session(struct session *s, const struct common_opts *o, const ch
 	}
 	if (cairn_store_open(s->cfg.storage, &s->st, &err) < 0) {
 		fprintf(stderr, "cairn %s: %s%s\n", cmd, err.msg,
-			geteuid() ? " (reading the store needs root in this version: use sudo)"
-				  : "");
+		        geteuid() ? " (reading the store needs root in this version: use sudo)"
+		                  : "");
 		return -1;
 	}
 	return 0;
@@ -86,7 +86,7 @@ static void close_session(struct session *s)
 }
 
 static int load_volume(struct session *s, const char *cmd, const char *vol,
-		       struct cairn_manifest *m)
+                       struct cairn_manifest *m)
 {
 	struct cairn_err err = {0};
 	int exists = 0;
@@ -100,9 +100,9 @@ static int load_volume(struct session *s, const char *cmd, const char *vol,
 	}
 	if (!exists) {
 		fprintf(stderr,
-			"cairn %s: volume %s does not exist in workspace %s; see 'cairn list "
-			"--workspace %s'\n",
-			cmd, vol, s->ws, s->ws);
+		        "cairn %s: volume %s does not exist in workspace %s; see 'cairn list "
+		        "--workspace %s'\n",
+		        cmd, vol, s->ws, s->ws);
 		cairn_manifest_free(m);
 		return -1;
 	}
@@ -153,12 +153,12 @@ int cmd_list(int argc, char **argv)
 		fmt_time(when, sizeof(when), m.created);
 		if (o.json)
 			json_array_append_new(
-				arr, json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:s,s:s}", "name", names[i],
-					       "workspace", s.ws, "version", m.version, "files",
-					       (json_int_t)cairn_manifest_files(&m), "bytes",
-					       (json_int_t)cairn_manifest_bytes(&m), "updated",
-					       (json_int_t)m.created, "user", m.user ? m.user : "",
-					       "job", m.job ? m.job : ""));
+			    arr, json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:s,s:s}", "name", names[i],
+			                   "workspace", s.ws, "version", m.version, "files",
+			                   (json_int_t)cairn_manifest_files(&m), "bytes",
+			                   (json_int_t)cairn_manifest_bytes(&m), "updated",
+			                   (json_int_t)m.created, "user", m.user ? m.user : "",
+			                   "job", m.job ? m.job : ""));
 		else
 			printf("%-32s %8u %10zu %10s  %-19s  %s (job %s)\n", names[i], m.version,
 			       cairn_manifest_files(&m), size, when, m.user ? m.user : "-",
@@ -221,13 +221,12 @@ int cmd_show(int argc, char **argv)
 		json_t *vs = json_array();
 		for (size_t i = 0; i < va.n; i++)
 			json_array_append_new(vs, json_integer(va.v[i]));
-		json_t *j = json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:s,s:s,s:s,s:o}", "name", vol,
-				      "workspace", s.ws, "version", m.version, "files",
-				      (json_int_t)cairn_manifest_files(&m), "bytes",
-				      (json_int_t)cairn_manifest_bytes(&m), "updated",
-				      (json_int_t)m.created, "user", m.user ? m.user : "", "job",
-				      m.job ? m.job : "", "host", m.host ? m.host : "", "versions",
-				      vs);
+		json_t *j = json_pack(
+		    "{s:s,s:s,s:i,s:I,s:I,s:I,s:s,s:s,s:s,s:o}", "name", vol, "workspace", s.ws,
+		    "version", m.version, "files", (json_int_t)cairn_manifest_files(&m), "bytes",
+		    (json_int_t)cairn_manifest_bytes(&m), "updated", (json_int_t)m.created, "user",
+		    m.user ? m.user : "", "job", m.job ? m.job : "", "host", m.host ? m.host : "",
+		    "versions", vs);
 		char *t = json_dumps(j, JSON_INDENT(2));
 		printf("%s\n", t);
 		free(t);
@@ -236,10 +235,11 @@ int cmd_show(int argc, char **argv)
 		char size[32], when[32];
 		fmt_bytes(size, sizeof(size), cairn_manifest_bytes(&m));
 		fmt_time(when, sizeof(when), m.created);
-		printf("Volume:     %s\nWorkspace:  %s\nVersion:    %u\nFiles:      %zu\nSize:       "
-		       "%s\nUpdated:    %s by %s (job %s on %s)\nVersions:  ",
-		       vol, s.ws, m.version, cairn_manifest_files(&m), size, when,
-		       m.user ? m.user : "-", m.job ? m.job : "-", m.host ? m.host : "-");
+		printf(
+		    "Volume:     %s\nWorkspace:  %s\nVersion:    %u\nFiles:      %zu\nSize:       "
+		    "%s\nUpdated:    %s by %s (job %s on %s)\nVersions:  ",
+		    vol, s.ws, m.version, cairn_manifest_files(&m), size, when,
+		    m.user ? m.user : "-", m.job ? m.job : "-", m.host ? m.host : "-");
 		for (size_t i = 0; i < va.n; i++)
 			printf(" %u", va.v[i]);
 		printf("\n");
@@ -301,11 +301,11 @@ int cmd_ls(int argc, char **argv)
 			continue;
 		if (o.json) {
 			json_t *j = json_pack("{s:s,s:s,s:i,s:I,s:I}", "name", rest, "type",
-					      e->type == CAIRN_FT_DIR	? "dir"
-					      : e->type == CAIRN_FT_FILE ? "file"
-									   : "symlink",
-					      "mode", e->mode, "size", (json_int_t)e->size, "mtime",
-					      (json_int_t)(e->mtime_ns / 1000000000LL));
+			                      e->type == CAIRN_FT_DIR    ? "dir"
+			                      : e->type == CAIRN_FT_FILE ? "file"
+			                                                 : "symlink",
+			                      "mode", e->mode, "size", (json_int_t)e->size, "mtime",
+			                      (json_int_t)(e->mtime_ns / 1000000000LL));
 			if (e->target)
 				json_object_set_new(j, "target", json_string(e->target));
 			json_array_append_new(arr, j);
@@ -369,7 +369,7 @@ int cmd_get(int argc, char **argv)
 	const struct cairn_entry *e = cairn_manifest_find(&m, path);
 	if (!e || e->type != CAIRN_FT_FILE) {
 		fprintf(stderr, "cairn get: %s: no such file in volume %s (see 'cairn ls %s')\n",
-			path, vol, vol);
+		        path, vol, vol);
 		goto out;
 	}
 	struct get_sink g = {.fd = 1};
@@ -389,8 +389,8 @@ int cmd_get(int argc, char **argv)
 	cairn_digest_final(&g.dg, sha, md5);
 	if (r < 0 || strcmp(sha, e->sha256)) {
 		fprintf(stderr, "cairn get: %s: %s\n", path,
-			r < 0 ? (err.msg[0] ? err.msg : "object missing from storage")
-			      : "content does not match its digest");
+		        r < 0 ? (err.msg[0] ? err.msg : "object missing from storage")
+		              : "content does not match its digest");
 		if (tmp) {
 			close(g.fd);
 			unlink(tmp);

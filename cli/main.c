@@ -7,19 +7,19 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: cairn COMMAND [OPTIONS]\n"
-		   "\n"
-		   "Commands:\n"
-		   "  lint SCRIPT              check a batch script's annotations\n"
-		   "  list [--workspace W]     list volumes\n"
-		   "  show VOLUME              metadata and versions of a volume\n"
-		   "  ls VOLUME [PATH]         list files of a volume\n"
-		   "  get VOLUME PATH [DEST]   copy a file out of a volume\n"
-		   "  run [--volume NAME:PATH[:ro]]... [--user NAME] -- COMMAND...\n"
-		   "                           run COMMAND with volumes, without Slurm (as root)\n"
-		   "\n"
-		   "Most commands take --json for machine-readable output and --workspace W.\n"
-		   "Configuration: /etc/slurm/cairn.conf, or the file named by CAIRN_CONF.\n"
-		   "See cairn(1).\n");
+	           "\n"
+	           "Commands:\n"
+	           "  lint SCRIPT              check a batch script's annotations\n"
+	           "  list [--workspace W]     list volumes\n"
+	           "  show VOLUME              metadata and versions of a volume\n"
+	           "  ls VOLUME [PATH]         list files of a volume\n"
+	           "  get VOLUME PATH [DEST]   copy a file out of a volume\n"
+	           "  run [--volume NAME:PATH[:ro]]... [--user NAME] -- COMMAND...\n"
+	           "                           run COMMAND with volumes, without Slurm (as root)\n"
+	           "\n"
+	           "Most commands take --json for machine-readable output and --workspace W.\n"
+	           "Configuration: /etc/slurm/cairn.conf, or the file named by CAIRN_CONF.\n"
+	           "See cairn(1).\n");
 }
 
 int main(int argc, char **argv)
@@ -41,8 +41,8 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-		{"lint", cmd_lint}, {"list", cmd_list}, {"show", cmd_show},
-		{"ls", cmd_ls},     {"get", cmd_get},   {"run", cmd_run},
+	    {"lint", cmd_lint}, {"list", cmd_list}, {"show", cmd_show},
+	    {"ls", cmd_ls},     {"get", cmd_get},   {"run", cmd_run},
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))

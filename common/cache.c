@@ -29,7 +29,7 @@ static int root_dir_at(int parent, const char *name, struct cairn_err *err)
 }
 
 int cairn_cache_open(const struct cairn_config *cfg, const char *ws, const char *vol,
-		     const struct cairn_user *u, struct cairn_cache_vol *cv, struct cairn_err *err)
+                     const struct cairn_user *u, struct cairn_cache_vol *cv, struct cairn_err *err)
 {
 	char ubuf[32];
 	memset(cv, 0, sizeof(*cv));
@@ -65,7 +65,7 @@ int cairn_cache_open(const struct cairn_config *cfg, const char *ws, const char 
 	}
 	if (sb.st_uid != u->uid && fchown(cv->datafd, u->uid, u->gid) < 0) {
 		cairn_seterr(err, "cache: cannot give the data directory to %s: %s", u->name,
-			     strerror(errno));
+		             strerror(errno));
 		goto fail;
 	}
 	cv->dir = xasprintf("%s/%s/%s/%s", cfg->cache_dir, ws, vol, ubuf);
@@ -108,15 +108,14 @@ int cairn_cache_load_state(struct cairn_cache_vol *cv, struct cairn_manifest *st
 }
 
 int cairn_cache_save_state(struct cairn_cache_vol *cv, const struct cairn_manifest *state,
-			   struct cairn_err *err)
+                           struct cairn_err *err)
 {
 	autofree char *json = cairn_manifest_to_json(state, true);
 	autoclose int fd = openat(cv->dirfd, "state.json.tmp",
-				  O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	                          O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 || write_all(fd, json, strlen(json)) < 0 || fsync(fd) < 0 ||
 	    renameat(cv->dirfd, "state.json.tmp", cv->dirfd, "state.json") < 0) {
-		cairn_seterr(err, "cache: cannot save %s/state.json: %s", cv->dir,
-			     strerror(errno));
+		cairn_seterr(err, "cache: cannot save %s/state.json: %s", cv->dir, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -241,7 +240,7 @@ static void list_level(const char *path, int depth, struct cache_tree **v, size_
 }
 
 int cairn_cache_evict(const struct cairn_config *cfg, const char *const *keep, size_t nkeep,
-		      struct cairn_err *err)
+                      struct cairn_err *err)
 {
 	struct cache_tree *v = NULL;
 	size_t n = 0;

@@ -17,12 +17,12 @@ struct cairn_cache_vol {
 };
 
 int cairn_cache_open(const struct cairn_config *cfg, const char *ws, const char *vol,
-		     const struct cairn_user *u, struct cairn_cache_vol *cv, struct cairn_err *err);
+                     const struct cairn_user *u, struct cairn_cache_vol *cv, struct cairn_err *err);
 void cairn_cache_close(struct cairn_cache_vol *cv);
 /* state.json: what the last hydrate or sync left in data/ (with local stat fields). */
 int cairn_cache_load_state(struct cairn_cache_vol *cv, struct cairn_manifest *state);
 int cairn_cache_save_state(struct cairn_cache_vol *cv, const struct cairn_manifest *state,
-			   struct cairn_err *err);
+                           struct cairn_err *err);
 /* Mark the cache entry used now (for LRU) */
 void cairn_cache_touch(struct cairn_cache_vol *cv);
 
@@ -30,6 +30,6 @@ void cairn_cache_touch(struct cairn_cache_vol *cv);
  * skipping trees holding a path listed in keep and trees used by running jobs
  * (listed in the state dir). Removal runs as the tree's owner. */
 int cairn_cache_evict(const struct cairn_config *cfg, const char *const *keep, size_t nkeep,
-		      struct cairn_err *err);
+                      struct cairn_err *err);
 
 #endif

@@ -46,7 +46,7 @@ static int set_str(char **dst, const char *v)
 }
 
 static int set_prefixes(struct cairn_config *c, char *v, const char *key, int line,
-			struct cairn_err *err)
+                        struct cairn_err *err)
 {
 	for (size_t i = 0; i < c->nallowed_prefixes; i++)
 		free(c->allowed_prefixes[i]);
@@ -58,26 +58,26 @@ static int set_prefixes(struct cairn_config *c, char *v, const char *key, int li
 		size_t n = strlen(tok);
 		if (tok[0] != '/' || n < 2 || strstr(tok, "/../") || strstr(tok, "/./")) {
 			cairn_seterr(err,
-				     "%s:%d: %s: \"%s\" is not an absolute directory prefix; "
-				     "write prefixes like /data/",
-				     c->path, line, key, tok);
+			             "%s:%d: %s: \"%s\" is not an absolute directory prefix; "
+			             "write prefixes like /data/",
+			             c->path, line, key, tok);
 			return -1;
 		}
 		c->allowed_prefixes =
-			xrealloc(c->allowed_prefixes, (c->nallowed_prefixes + 1) * sizeof(char *));
+		    xrealloc(c->allowed_prefixes, (c->nallowed_prefixes + 1) * sizeof(char *));
 		c->allowed_prefixes[c->nallowed_prefixes++] =
-			tok[n - 1] == '/' ? xstrdup(tok) : xasprintf("%s/", tok);
+		    tok[n - 1] == '/' ? xstrdup(tok) : xasprintf("%s/", tok);
 	}
 	return 0;
 }
 
 static int set_seconds(unsigned *dst, const char *v, const char *key, const char *path, int line,
-		       struct cairn_err *err)
+                       struct cairn_err *err)
 {
 	unsigned long long n;
 	if (parse_uint(v, 86400 * 7, &n) < 0) {
 		cairn_seterr(err, "%s:%d: %s = %s: expected a number of seconds", path, line, key,
-			     v);
+		             v);
 		return -1;
 	}
 	*dst = (unsigned)n;
@@ -85,18 +85,18 @@ static int set_seconds(unsigned *dst, const char *v, const char *key, const char
 }
 
 static int set_size(unsigned long long *dst, const char *v, const char *key, const char *path,
-		    int line, struct cairn_err *err)
+                    int line, struct cairn_err *err)
 {
 	if (parse_size(v, dst) < 0) {
 		cairn_seterr(err, "%s:%d: %s = %s: expected a size such as 10G, 512M or 4096", path,
-			     line, key, v);
+		             line, key, v);
 		return -1;
 	}
 	return 0;
 }
 
 static int set_count(unsigned long long *dst, const char *v, const char *key, const char *path,
-		     int line, struct cairn_err *err)
+                     int line, struct cairn_err *err)
 {
 	if (parse_uint(v, 1ULL << 40, dst) < 0) {
 		cairn_seterr(err, "%s:%d: %s = %s: expected a whole number", path, line, key, v);
@@ -111,9 +111,9 @@ static int apply(struct cairn_config *c, const char *key, char *v, int line, str
 	if (!strcasecmp(key, "Storage")) {
 		if (strncmp(v, "file:///", 8) && strncmp(v, "s3://", 5)) {
 			cairn_seterr(err,
-				     "%s:%d: Storage = %s: unsupported URL; use file:///path or "
-				     "s3://bucket/prefix",
-				     p, line, v);
+			             "%s:%d: Storage = %s: unsupported URL; use file:///path or "
+			             "s3://bucket/prefix",
+			             p, line, v);
 			return -1;
 		}
 		return set_str(&c->storage, v);
@@ -123,7 +123,7 @@ static int apply(struct cairn_config *c, const char *key, char *v, int line, str
 	if (!strcasecmp(key, "CacheDir") || !strcasecmp(key, "StateDir")) {
 		if (v[0] != '/') {
 			cairn_seterr(err, "%s:%d: %s = %s: must be an absolute path", p, line, key,
-				     v);
+			             v);
 			return -1;
 		}
 		return set_str(!strcasecmp(key, "CacheDir") ? &c->cache_dir : &c->state_dir, v);
@@ -143,7 +143,7 @@ static int apply(struct cairn_config *c, const char *key, char *v, int line, str
 	if (!strcasecmp(key, "SandboxNetwork")) {
 		if (strcmp(v, "loopback") && strcmp(v, "host")) {
 			cairn_seterr(err, "%s:%d: SandboxNetwork = %s: use loopback or host", p,
-				     line, v);
+			             line, v);
 			return -1;
 		}
 		return set_str(&c->sandbox_network, v);
@@ -163,7 +163,7 @@ static int apply(struct cairn_config *c, const char *key, char *v, int line, str
 	if (!strcasecmp(key, "LogFile"))
 		return set_str(&c->log_file, v);
 	cairn_seterr(err, "%s:%d: unknown key \"%s\"; see cairn.conf(5) for the valid keys", p,
-		     line, key);
+	             line, key);
 	return -1;
 }
 
@@ -191,7 +191,7 @@ int cairn_config_load(const char *path, struct cairn_config *cfg, struct cairn_e
 		if (errno == ENOENT && !named)
 			return 0;
 		cairn_seterr(err, "cannot read %s: %s; create it or set CAIRN_CONF", path,
-			     strerror(errno));
+		             strerror(errno));
 		goto fail;
 	}
 	while (getline(&line, &cap, f) >= 0) {
@@ -211,7 +211,7 @@ int cairn_config_load(const char *path, struct cairn_config *cfg, struct cairn_e
 		char *key = trim(s), *val = trim(eq + 1);
 		if (!*key || !*val) {
 			cairn_seterr(err, "%s:%d: expected \"key = value\" with a non-empty value",
-				     path, lineno);
+			             path, lineno);
 			goto fail;
 		}
 		if (apply(cfg, key, val, lineno, err) < 0)
@@ -219,7 +219,7 @@ int cairn_config_load(const char *path, struct cairn_config *cfg, struct cairn_e
 	}
 	if (cfg->lease_renew == 0 || cfg->lease_renew >= cfg->lease_ttl) {
 		cairn_seterr(err, "%s: LeaseRenew (%u) must be positive and below LeaseTTL (%u)",
-			     path, cfg->lease_renew, cfg->lease_ttl);
+		             path, cfg->lease_renew, cfg->lease_ttl);
 		goto fail;
 	}
 	rv = 0;

@@ -10,12 +10,12 @@
 #define CAIRN_DEFAULT_CONF "/etc/slurm/cairn.conf"
 
 struct cairn_config {
-	char *path;          /* the file read */
-	char *storage;       /* URL: file:///shared/cairn or s3://bucket/prefix */
-	char *workspace;     /* "account" or a fixed name */
-	char *cache_dir;     /* node-local cache */
+	char *path;      /* the file read */
+	char *storage;   /* URL: file:///shared/cairn or s3://bucket/prefix */
+	char *workspace; /* "account" or a fixed name */
+	char *cache_dir; /* node-local cache */
 	unsigned long long cache_max;
-	char *state_dir;     /* root-owned per-job state on the node */
+	char *state_dir; /* root-owned per-job state on the node */
 	unsigned lease_ttl, lease_renew, lease_wait;
 	char **allowed_prefixes;
 	size_t nallowed_prefixes;

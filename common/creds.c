@@ -7,13 +7,13 @@
 #include <sys/prctl.h>
 
 int cairn_user_lookup(const char *name, uid_t uid, gid_t gid, struct cairn_user *u,
-		      struct cairn_err *err)
+                      struct cairn_err *err)
 {
 	struct passwd pw, *res = NULL;
 	char buf[16384];
 	memset(u, 0, sizeof(*u));
 	int r = name ? getpwnam_r(name, &pw, buf, sizeof(buf), &res)
-		     : getpwuid_r(uid, &pw, buf, sizeof(buf), &res);
+	             : getpwuid_r(uid, &pw, buf, sizeof(buf), &res);
 	if (r || !res) {
 		if (name)
 			cairn_seterr(err, "unknown user \"%s\"", name);
@@ -59,7 +59,7 @@ int cairn_drop_privileges(const struct cairn_user *u, struct cairn_err *err)
 	if (setgroups((size_t)u->ngroups, u->groups) < 0 || setresgid(u->gid, u->gid, u->gid) < 0 ||
 	    setresuid(u->uid, u->uid, u->uid) < 0) {
 		cairn_seterr(err, "cannot become user %s (uid %u): %s", u->name, (unsigned)u->uid,
-			     strerror(errno));
+		             strerror(errno));
 		return -1;
 	}
 	if (getresuid(&r, &e, &s) < 0 || getresgid(&rg, &eg, &sg) < 0 || r != u->uid ||

@@ -17,7 +17,7 @@ struct cairn_user {
 
 /* Look up by name or by uid (name NULL). */
 int cairn_user_lookup(const char *name, uid_t uid, gid_t gid, struct cairn_user *u,
-		      struct cairn_err *err);
+                      struct cairn_err *err);
 void cairn_user_free(struct cairn_user *u);
 
 /* setgroups, setresgid, setresuid, then verify with getresuid/getresgid that no way

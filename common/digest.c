@@ -35,7 +35,7 @@ static void hex(const unsigned char *in, unsigned len, char *out)
 }
 
 void cairn_digest_final(struct cairn_digest *d, char sha256[CAIRN_SHA256_HEX],
-			char md5[CAIRN_MD5_HEX])
+                        char md5[CAIRN_MD5_HEX])
 {
 	unsigned char b[EVP_MAX_MD_SIZE];
 	unsigned n = 0;
@@ -54,7 +54,7 @@ void cairn_digest_free(struct cairn_digest *d)
 }
 
 int cairn_digest_fd(int fd, char sha256[CAIRN_SHA256_HEX], char md5[CAIRN_MD5_HEX],
-		    unsigned long long *size)
+                    unsigned long long *size)
 {
 	struct cairn_digest d;
 	enum { CHUNK = 256 * 1024 };

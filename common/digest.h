@@ -15,12 +15,12 @@ int cairn_digest_init(struct cairn_digest *d);
 void cairn_digest_update(struct cairn_digest *d, const void *buf, size_t len);
 /* Writes lowercase hex; frees the contexts. */
 void cairn_digest_final(struct cairn_digest *d, char sha256[CAIRN_SHA256_HEX],
-			char md5[CAIRN_MD5_HEX]);
+                        char md5[CAIRN_MD5_HEX]);
 void cairn_digest_free(struct cairn_digest *d);
 
 /* Digest of a whole open file, read from its current offset. */
 int cairn_digest_fd(int fd, char sha256[CAIRN_SHA256_HEX], char md5[CAIRN_MD5_HEX],
-		    unsigned long long *size);
+                    unsigned long long *size);
 
 int cairn_is_hex(const char *s, size_t len);
 

@@ -36,9 +36,9 @@ static bool same_stat(const struct cairn_entry *a, const struct cairn_entry *b)
 
 static int set_times(int fd, const char *name, int64_t mtime_ns, int flags)
 {
-	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT},
-				 {.tv_sec = mtime_ns / 1000000000LL,
-				  .tv_nsec = mtime_ns % 1000000000LL}};
+	struct timespec ts[2] = {
+	    {.tv_nsec = UTIME_OMIT},
+	    {.tv_sec = mtime_ns / 1000000000LL, .tv_nsec = mtime_ns % 1000000000LL}};
 	if (ts[1].tv_nsec < 0) {
 		ts[1].tv_nsec += 1000000000LL;
 		ts[1].tv_sec -= 1;
@@ -47,7 +47,7 @@ static int set_times(int fd, const char *name, int64_t mtime_ns, int flags)
 }
 
 static int fetch_file(int sock, int rootfd, const struct cairn_entry *t, struct stat *out,
-		      struct cairn_err *err)
+                      struct cairn_err *err)
 {
 	const char *base;
 	unsigned char rnd[6];
@@ -56,15 +56,15 @@ static int fetch_file(int sock, int rootfd, const struct cairn_entry *t, struct 
 	autoclose int dfd = cairn_open_parent(rootfd, t->path, &base);
 	if (dfd < 0) {
 		cairn_seterr(err, "cannot open the directory of %.200s: %s", t->path,
-			     strerror(errno));
+		             strerror(errno));
 		return -1;
 	}
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
 		memset(rnd, 0, sizeof(rnd));
 	snprintf(tmp, sizeof(tmp), ".cairn-tmp.%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
-		 rnd[3], rnd[4], rnd[5]);
+	         rnd[3], rnd[4], rnd[5]);
 	autoclose int fd =
-		openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	    openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		cairn_setuerr(err, "cannot write into %.200s: %s", t->path, strerror(errno));
 		return -1;
@@ -96,7 +96,7 @@ static int fetch_file(int sock, int rootfd, const struct cairn_entry *t, struct 
 		}
 		if (type != FR_DATA || write_all(fd, buf, len) < 0) {
 			cairn_setuerr(err, "cannot write %.200s: %s", t->path,
-				      type == FR_DATA ? strerror(errno) : "protocol error");
+			              type == FR_DATA ? strerror(errno) : "protocol error");
 			cairn_digest_free(&dg);
 			goto fail;
 		}
@@ -107,9 +107,9 @@ static int fetch_file(int sock, int rootfd, const struct cairn_entry *t, struct 
 	cairn_digest_final(&dg, sha, md5);
 	if (got != t->size || strcmp(sha, t->sha256)) {
 		cairn_seterr(err,
-			     "object %s for %.200s is corrupt in storage (got %llu bytes, sha256 "
-			     "%.12s...); the file was not changed",
-			     t->sha256, t->path, (unsigned long long)got, sha);
+		             "object %s for %.200s is corrupt in storage (got %llu bytes, sha256 "
+		             "%.12s...); the file was not changed",
+		             t->sha256, t->path, (unsigned long long)got, sha);
 		goto fail;
 	}
 	if (fchmod(fd, t->mode & 0777) < 0 || set_times(fd, NULL, t->mtime_ns, 0) < 0) {
@@ -136,7 +136,7 @@ fail:
 
 /* Is the local file the target's content? Hash only when stat disagrees with state. */
 static bool local_matches(int rootfd, const struct cairn_entry *l, const struct cairn_entry *s,
-			  const struct cairn_entry *t)
+                          const struct cairn_entry *t)
 {
 	if (l->size != t->size)
 		return false;
@@ -168,14 +168,14 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 		const struct cairn_entry *l = &local.e[i];
 		const struct cairn_entry *te = cairn_manifest_find(t, l->path);
 		bool keep = te && te->type == l->type &&
-			    (l->type != CAIRN_FT_SYMLINK || !strcmp(l->target, te->target));
+		            (l->type != CAIRN_FT_SYMLINK || !strcmp(l->target, te->target));
 		if (keep)
 			continue;
 		const char *base;
 		autoclose int dfd = cairn_open_parent(rootfd, l->path, &base);
 		if (dfd < 0 || cairn_remove_at(dfd, base) < 0) {
 			cairn_setuerr(err, "cannot remove %.200s from the cache: %s", l->path,
-				      strerror(errno));
+			              strerror(errno));
 			goto out;
 		}
 	}
@@ -189,7 +189,7 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 		autoclose int dfd = cairn_open_parent(rootfd, te->path, &base);
 		if (dfd < 0) {
 			cairn_seterr(err, "cannot open the directory of %.200s: %s", te->path,
-				     strerror(errno));
+			             strerror(errno));
 			goto out;
 		}
 		struct stat sb;
@@ -197,7 +197,7 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 		if (te->type == CAIRN_FT_DIR) {
 			if (!l && mkdirat(dfd, base, 0700) < 0 && errno != EEXIST) {
 				cairn_setuerr(err, "cannot create directory %.200s: %s", te->path,
-					      strerror(errno));
+				              strerror(errno));
 				goto out;
 			}
 			/* Modes and times of directories are set last, deepest first. */
@@ -206,7 +206,7 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 		if (te->type == CAIRN_FT_SYMLINK) {
 			if (!l && symlinkat(te->target, dfd, base) < 0) {
 				cairn_setuerr(err, "cannot create symlink %.200s: %s", te->path,
-					      strerror(errno));
+				              strerror(errno));
 				goto out;
 			}
 			set_times(dfd, base, te->mtime_ns, AT_SYMLINK_NOFOLLOW);
@@ -224,7 +224,7 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 				set_times(dfd, base, te->mtime_ns, AT_SYMLINK_NOFOLLOW);
 			if (fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
 				cairn_seterr(err, "cannot stat %.200s: %s", te->path,
-					     strerror(errno));
+				             strerror(errno));
 				goto out;
 			}
 		} else {
@@ -248,7 +248,7 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 		    set_times(dfd, base, te->mtime_ns, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
 			cairn_setuerr(err, "cannot set the mode of directory %.200s: %s", te->path,
-				      strerror(errno));
+			              strerror(errno));
 			goto out;
 		}
 		/* out was built in the target's (sorted) order. */
@@ -327,7 +327,7 @@ static int hydrate_serve(int sock, void *arg, struct cairn_err *err)
 			if (!cairn_is_hex(buf, 64) ||
 			    !bsearch(&key0, wanted, nwanted, sizeof(char *), cmp_sha)) {
 				cairn_seterr(err, "volume %s: worker asked for a foreign object",
-					     c->vol);
+				             c->vol);
 				return -1;
 			}
 			autofree char *key = cairn_key_object(c->ws, buf);
@@ -338,9 +338,8 @@ static int hydrate_serve(int sock, void *arg, struct cairn_err *err)
 				cairn_wire_send(sock, FR_END, NULL, 0);
 			} else {
 				autofree char *m = xasprintf(
-					"Svolume %s: object %s is %s", c->vol, buf,
-					r == CAIRN_STORE_NOTFOUND ? "missing from storage"
-								  : gerr.msg);
+				    "Svolume %s: object %s is %s", c->vol, buf,
+				    r == CAIRN_STORE_NOTFOUND ? "missing from storage" : gerr.msg);
 				cairn_wire_send_str(sock, FR_ERR, m);
 			}
 			break;
@@ -358,13 +357,13 @@ static int hydrate_serve(int sock, void *arg, struct cairn_err *err)
 			cairn_manifest_free(&c->newstate);
 			if (cairn_manifest_from_json(doc, strlen(doc), &c->newstate, &perr) < 0) {
 				cairn_seterr(err, "volume %s: bad state from worker: %s", c->vol,
-					     perr.msg);
+				             perr.msg);
 				return -1;
 			}
 			have_state = true;
 			if (cairn_wire_recv(sock, &type, &buf, &len, &cap) < 0 || type != FR_JSON ||
 			    sscanf(buf, "%llu %llu %llu", &c->stats->cached, &c->stats->moved,
-				   &c->stats->moved_bytes) != 3) {
+			           &c->stats->moved_bytes) != 3) {
 				cairn_seterr(err, "volume %s: bad counters from worker", c->vol);
 				return -1;
 			}
@@ -372,7 +371,8 @@ static int hydrate_serve(int sock, void *arg, struct cairn_err *err)
 		}
 		case FR_DONE:
 			if (!have_state) {
-				cairn_seterr(err, "volume %s: worker ended without a state", c->vol);
+				cairn_seterr(err, "volume %s: worker ended without a state",
+				             c->vol);
 				return -1;
 			}
 			return 0;
@@ -387,12 +387,12 @@ static int hydrate_serve(int sock, void *arg, struct cairn_err *err)
 }
 
 int cairn_hydrate(struct cairn_store *st, const char *ws, const char *vol,
-		  const struct cairn_manifest *target, struct cairn_cache_vol *cv,
-		  const struct cairn_user *u, struct cairn_xfer_stats *stats, struct cairn_err *err)
+                  const struct cairn_manifest *target, struct cairn_cache_vol *cv,
+                  const struct cairn_user *u, struct cairn_xfer_stats *stats, struct cairn_err *err)
 {
 	double t0 = now_seconds();
-	struct hydrate_ctx c = {.st = st, .ws = ws, .vol = vol, .target = target, .cv = cv,
-				.stats = stats};
+	struct hydrate_ctx c = {
+	    .st = st, .ws = ws, .vol = vol, .target = target, .cv = cv, .stats = stats};
 	memset(stats, 0, sizeof(*stats));
 	cairn_manifest_init(&c.newstate);
 	cairn_cache_load_state(cv, &c.state);
@@ -425,8 +425,8 @@ char *cairn_hydrate_summary(const char *vol, const struct cairn_xfer_stats *s)
 	fmt_bytes(mb, sizeof(mb), s->moved_bytes);
 	if (s->version == 0)
 		return xasprintf("cairn: volume %s: new and empty, created at the end of the job",
-				 vol);
+		                 vol);
 	return xasprintf("cairn: volume %s: version %u, %s files, %s, %s from cache, %s fetched "
-			 "(%s) in %.2f s",
-			 vol, s->version, files, bytes, cached, moved, mb, s->seconds);
+	                 "(%s) in %.2f s",
+	                 vol, s->version, files, bytes, cached, moved, mb, s->seconds);
 }

@@ -46,15 +46,14 @@ char *cairn_job_record_path(const struct cairn_config *cfg, const char *job_id)
 }
 
 int cairn_job_record_save(const struct cairn_config *cfg, const struct cairn_job_record *r,
-			  struct cairn_err *err)
+                          struct cairn_err *err)
 {
 	if (!job_id_ok(r->job_id)) {
 		cairn_seterr(err, "invalid job id");
 		return -1;
 	}
 	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
-		cairn_seterr(err, "cannot create StateDir %s: %s", cfg->state_dir,
-			     strerror(errno));
+		cairn_seterr(err, "cannot create StateDir %s: %s", cfg->state_dir, strerror(errno));
 		return -1;
 	}
 	json_t *o = json_object();
@@ -106,7 +105,7 @@ static char *jstr(json_t *o, const char *k)
 }
 
 int cairn_job_record_load(const struct cairn_config *cfg, const char *job_id,
-			  struct cairn_job_record *r, struct cairn_err *err)
+                          struct cairn_job_record *r, struct cairn_err *err)
 {
 	memset(r, 0, sizeof(*r));
 	if (!job_id_ok(job_id)) {
@@ -193,8 +192,8 @@ static void hold_cache(struct cairn_cache_vol *cv, const char *job_id, bool hold
 {
 	if (mkdirat(cv->dirfd, "jobs", 0700) < 0 && errno != EEXIST)
 		return;
-	autoclose int jfd = openat(cv->dirfd, "jobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-							   O_CLOEXEC);
+	autoclose int jfd =
+	    openat(cv->dirfd, "jobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (jfd < 0)
 		return;
 	if (hold) {
@@ -207,8 +206,8 @@ static void hold_cache(struct cairn_cache_vol *cv, const char *job_id, bool hold
 }
 
 static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st,
-			  const struct cairn_job_start *js, struct cairn_job_record *rec,
-			  const struct cairn_volume_spec *vs, struct cairn_err *err)
+                          const struct cairn_job_start *js, struct cairn_job_record *rec,
+                          const struct cairn_volume_spec *vs, struct cairn_err *err)
 {
 	struct cairn_cache_vol cv;
 	struct cairn_manifest head;
@@ -221,9 +220,9 @@ static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st
 		goto out_cache;
 	if (vs->readonly && !exists) {
 		cairn_setuerr(err,
-			      "%s: volume %s does not exist and cannot be created read-only; drop "
-			      ":ro or create it first (e.g. run a job that writes it)",
-			      vs->origin ? vs->origin : "--volume", vs->name);
+		              "%s: volume %s does not exist and cannot be created read-only; drop "
+		              ":ro or create it first (e.g. run a job that writes it)",
+		              vs->origin ? vs->origin : "--volume", vs->name);
 		goto out;
 	}
 	hold_cache(&cv, js->job_id, true);
@@ -265,8 +264,8 @@ static int defer_args_volumes(struct cairn_job_spec *spec, struct cairn_job_reco
 }
 
 int cairn_job_prepare(const struct cairn_config *cfg, struct cairn_job_spec *spec,
-		      const struct cairn_job_start *js, struct cairn_job_record *rec,
-		      struct cairn_err *err)
+                      const struct cairn_job_start *js, struct cairn_job_record *rec,
+                      struct cairn_err *err)
 {
 	struct cairn_errlist errs = {0};
 	autostore struct cairn_store *st = NULL;
@@ -281,17 +280,17 @@ int cairn_job_prepare(const struct cairn_config *cfg, struct cairn_job_spec *spe
 	rec->sync_here = js->sync_here;
 
 	struct cairn_placeholder_ctx ctx = {
-		.workspace = rec->workspace,
-		.user = js->user->name,
-		.account = js->account,
-		.argv = js->argv,
-		.argc = js->argc,
-		.envp = js->envp,
+	    .workspace = rec->workspace,
+	    .user = js->user->name,
+	    .account = js->account,
+	    .argv = js->argv,
+	    .argc = js->argc,
+	    .envp = js->envp,
 	};
 	if (js->defer_args && defer_args_volumes(spec, rec) < 0)
 		return 0;
-	if (cairn_spec_resolve(spec, &ctx, cfg->allowed_prefixes, cfg->nallowed_prefixes,
-			       &errs) < 0) {
+	if (cairn_spec_resolve(spec, &ctx, cfg->allowed_prefixes, cfg->nallowed_prefixes, &errs) <
+	    0) {
 		rec->error = xstrdup(errs.n ? errs.msg[0] : "invalid volume request");
 		cairn_errlist_free(&errs);
 		return 0;
@@ -300,7 +299,7 @@ int cairn_job_prepare(const struct cairn_config *cfg, struct cairn_job_spec *spe
 	if (spec->sandbox != CAIRN_SANDBOX_NONE) {
 		/* Never run a job unsandboxed that asked for a sandbox. */
 		rec->error = xstrdup("cairn: --sandbox is not available in this version of Cairn "
-				     "yet; remove '--sandbox' / '# sandbox' to run without it");
+		                     "yet; remove '--sandbox' / '# sandbox' to run without it");
 		return 0;
 	}
 	if (spec->nvol == 0)
@@ -329,8 +328,8 @@ int cairn_job_prepare(const struct cairn_config *cfg, struct cairn_job_spec *spe
 }
 
 int cairn_job_prepare_deferred(const struct cairn_config *cfg, struct cairn_job_record *rec,
-			       const struct cairn_user *u, char *const *argv, int argc,
-			       char *const *envp, struct cairn_err *err)
+                               const struct cairn_user *u, char *const *argv, int argc,
+                               char *const *envp, struct cairn_err *err)
 {
 	struct cairn_job_spec spec = {0};
 	struct cairn_job_record more = {0};
@@ -343,14 +342,14 @@ int cairn_job_prepare_deferred(const struct cairn_config *cfg, struct cairn_job_
 		return -1;
 	}
 	struct cairn_job_start js = {
-		.job_id = rec->job_id,
-		.user = u,
-		.account = rec->account,
-		.workdir = rec->workdir,
-		.sync_here = rec->sync_here,
-		.argv = argv,
-		.argc = argc,
-		.envp = envp,
+	    .job_id = rec->job_id,
+	    .user = u,
+	    .account = rec->account,
+	    .workdir = rec->workdir,
+	    .sync_here = rec->sync_here,
+	    .argv = argv,
+	    .argc = argc,
+	    .envp = envp,
 	};
 	if (cairn_job_prepare(cfg, &spec, &js, &more, err) < 0)
 		goto out;
@@ -359,9 +358,10 @@ int cairn_job_prepare_deferred(const struct cairn_config *cfg, struct cairn_job_
 	for (size_t i = 0; !more.error && i < more.nvol; i++)
 		for (size_t k = 0; k < rec->nvol; k++)
 			if (!strcmp(more.vol[i].name, rec->vol[k].name))
-				more.error = xasprintf("cairn: volume %s is named twice (once "
-						       "through $args[...]); mount each volume once",
-						       more.vol[i].name);
+				more.error =
+				    xasprintf("cairn: volume %s is named twice (once "
+				              "through $args[...]); mount each volume once",
+				              more.vol[i].name);
 	if (more.error) {
 		rec->error = steal_ptr(&more.error);
 	} else {
@@ -381,7 +381,7 @@ out:
 }
 
 int cairn_job_finish(const struct cairn_config *cfg, struct cairn_job_record *rec,
-		     struct cairn_err *err)
+                     struct cairn_err *err)
 {
 	struct cairn_user u;
 	autostore struct cairn_store *st = NULL;
@@ -408,11 +408,11 @@ int cairn_job_finish(const struct cairn_config *cfg, struct cairn_job_record *re
 		if (!jv->readonly && rec->sync_here) {
 			struct cairn_xfer_stats stats;
 			if (cairn_sync(st, rec->workspace, jv->name, &cv, &u, rec->job_id, &stats,
-				       &verr) < 0) {
+			               &verr) < 0) {
 				autofree char *l = xasprintf(
-					"cairn: volume %s: sync failed, the volume keeps version %u: "
-					"%s",
-					jv->name, jv->version, verr.msg);
+				    "cairn: volume %s: sync failed, the volume keeps version %u: "
+				    "%s",
+				    jv->name, jv->version, verr.msg);
 				cairn_job_record_line(rec, l);
 				rv = -1;
 			} else {

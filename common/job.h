@@ -14,7 +14,7 @@
 struct cairn_job_volume {
 	char *name, *path; /* resolved name, mount path as written */
 	bool readonly;
-	char *source;  /* the cache tree to bind-mount */
+	char *source; /* the cache tree to bind-mount */
 	unsigned version;
 };
 
@@ -31,7 +31,7 @@ struct cairn_job_record {
 	 * arguments and environment, so the batch step resolves and hydrates them
 	 * (encoded spec, see cairn_spec_encode). */
 	char *deferred;
-	char **lines;   /* summary lines for the job's output */
+	char **lines; /* summary lines for the job's output */
 	size_t nlines;
 	struct cairn_job_volume vol[CAIRN_MAX_VOLUMES];
 	size_t nvol;
@@ -41,24 +41,24 @@ struct cairn_job_record {
 struct cairn_job_start {
 	const char *job_id;
 	const struct cairn_user *user;
-	const char *account;  /* may be NULL */
-	const char *workdir;  /* the job's working directory */
+	const char *account; /* may be NULL */
+	const char *workdir; /* the job's working directory */
 	bool sync_here;
-	char *const *argv;    /* batch script and its arguments, may be NULL */
+	char *const *argv; /* batch script and its arguments, may be NULL */
 	int argc;
-	char *const *envp;    /* job environment, may be NULL */
-	bool defer_args;      /* no argv/env here: leave $args[...] volumes to the batch step */
+	char *const *envp; /* job environment, may be NULL */
+	bool defer_args;   /* no argv/env here: leave $args[...] volumes to the batch step */
 };
 
 void cairn_job_record_free(struct cairn_job_record *r);
 void cairn_job_record_line(struct cairn_job_record *r, const char *line);
 char *cairn_job_record_path(const struct cairn_config *cfg, const char *job_id);
 int cairn_job_record_save(const struct cairn_config *cfg, const struct cairn_job_record *r,
-			  struct cairn_err *err);
+                          struct cairn_err *err);
 /* Returns CAIRN_JOB_NONE when the job has no record (it asked for nothing). */
 #define CAIRN_JOB_NONE (-2)
 int cairn_job_record_load(const struct cairn_config *cfg, const char *job_id,
-			  struct cairn_job_record *r, struct cairn_err *err);
+                          struct cairn_job_record *r, struct cairn_err *err);
 int cairn_job_record_remove(const struct cairn_config *cfg, const char *job_id);
 
 /* The workspace of a job: the account, or the configured fixed name. */
@@ -67,19 +67,19 @@ char *cairn_workspace_for(const struct cairn_config *cfg, const char *account);
 /* Resolve the spec, hydrate every volume into the cache. A user's mistake lands in
  * rec->error (return 0); a system failure returns -1 with err. */
 int cairn_job_prepare(const struct cairn_config *cfg, struct cairn_job_spec *spec,
-		      const struct cairn_job_start *js, struct cairn_job_record *rec,
-		      struct cairn_err *err);
+                      const struct cairn_job_start *js, struct cairn_job_record *rec,
+                      struct cairn_err *err);
 
 /* In the batch step: resolve and hydrate the record's deferred volumes with the
  * script's arguments and environment, and add them to the record. */
 int cairn_job_prepare_deferred(const struct cairn_config *cfg, struct cairn_job_record *rec,
-			       const struct cairn_user *u, char *const *argv, int argc,
-			       char *const *envp, struct cairn_err *err);
+                               const struct cairn_user *u, char *const *argv, int argc,
+                               char *const *envp, struct cairn_err *err);
 
 /* Sync every writable volume of the record back (on the syncing node), adding
  * summary lines to rec. Returns -1 if any volume failed (messages in lines). */
 int cairn_job_finish(const struct cairn_config *cfg, struct cairn_job_record *rec,
-		     struct cairn_err *err);
+                     struct cairn_err *err);
 
 /* In the caller's (already private) mount namespace: bind each volume's cache tree
  * at its mount path, nosuid,nodev (ro if asked). Mount points under the working
@@ -89,6 +89,6 @@ int cairn_job_finish(const struct cairn_config *cfg, struct cairn_job_record *re
 int cairn_private_mount_ns(struct cairn_err *err);
 
 int cairn_job_mount(const struct cairn_job_record *rec, const struct cairn_user *u,
-		    struct cairn_err *err);
+                    struct cairn_err *err);
 
 #endif

@@ -24,7 +24,7 @@ void cairn_manifest_free(struct cairn_manifest *m)
 }
 
 struct cairn_entry *cairn_manifest_add(struct cairn_manifest *m, const char *path,
-				       enum cairn_ftype type)
+                                       enum cairn_ftype type)
 {
 	if (m->n == m->cap) {
 		m->cap = m->cap ? m->cap * 2 : 64;
@@ -58,7 +58,8 @@ static int pathcmp(const char *a, const char *b)
 
 static int entcmp(const void *a, const void *b)
 {
-	return pathcmp(((const struct cairn_entry *)a)->path, ((const struct cairn_entry *)b)->path);
+	return pathcmp(((const struct cairn_entry *)a)->path,
+	               ((const struct cairn_entry *)b)->path);
 }
 
 void cairn_manifest_sort(struct cairn_manifest *m)
@@ -90,9 +91,10 @@ int cairn_relpath_check(const char *path, char *why, size_t whylen)
 		size_t n = slash ? (size_t)(slash - p) : strlen(p);
 		if (n == 0 || n > 255 || (n == 1 && p[0] == '.') ||
 		    (n == 2 && p[0] == '.' && p[1] == '.')) {
-			snprintf(why, whylen,
-				 "path \"%.64s\" has an empty, \".\", \"..\" or over-long component",
-				 path);
+			snprintf(
+			    why, whylen,
+			    "path \"%.64s\" has an empty, \".\", \"..\" or over-long component",
+			    path);
 			return -1;
 		}
 		if (!slash)
@@ -183,7 +185,7 @@ static int get_str(json_t *o, const char *k, char **out, bool required, struct c
 }
 
 static int get_int(json_t *o, const char *k, json_int_t min, json_int_t max, json_int_t *out,
-		   bool required, struct cairn_err *err)
+                   bool required, struct cairn_err *err)
 {
 	json_t *v = json_object_get(o, k);
 	if (!v) {
@@ -193,7 +195,7 @@ static int get_int(json_t *o, const char *k, json_int_t min, json_int_t max, jso
 	}
 	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
 		cairn_seterr(err, "manifest: \"%s\" must be an integer in [%lld, %lld]", k,
-			     (long long)min, (long long)max);
+		             (long long)min, (long long)max);
 		return -1;
 	}
 	*out = json_integer_value(v);
@@ -225,7 +227,7 @@ static int parse_entry(json_t *o, struct cairn_manifest *m, struct cairn_err *er
 		t = CAIRN_FT_SYMLINK;
 	else {
 		cairn_seterr(err, "manifest: entry \"%.64s\" has unknown type \"%.16s\"", path,
-			     type);
+		             type);
 		return -1;
 	}
 	if (get_int(o, "mode", 0, 07777, &mode, false, err) < 0 ||
@@ -247,9 +249,9 @@ static int parse_entry(json_t *o, struct cairn_manifest *m, struct cairn_err *er
 		json_t *tv = json_object_get(o, "target");
 		if (!json_is_string(tv) ||
 		    cairn_symlink_target_check(json_string_value(tv), json_string_length(tv), why,
-					       sizeof(why)) < 0) {
+		                               sizeof(why)) < 0) {
 			cairn_seterr(err, "manifest: entry \"%.64s\": %s", path,
-				     json_is_string(tv) ? why : "symlink without a target");
+			             json_is_string(tv) ? why : "symlink without a target");
 			return -1;
 		}
 		target = xstrdup(json_string_value(tv));
@@ -269,7 +271,7 @@ static int parse_entry(json_t *o, struct cairn_manifest *m, struct cairn_err *er
 }
 
 int cairn_manifest_from_json(const char *text, size_t len, struct cairn_manifest *m,
-			     struct cairn_err *err)
+                             struct cairn_err *err)
 {
 	json_error_t jerr;
 	json_int_t version = 0, parent = 0, created = 0, format = 0;
@@ -324,7 +326,7 @@ int cairn_manifest_from_json(const char *text, size_t len, struct cairn_manifest
 		const struct cairn_entry *p = cairn_manifest_find(m, dir);
 		if (!p || p->type != CAIRN_FT_DIR) {
 			cairn_seterr(err, "manifest: entry \"%.64s\" has no parent directory entry",
-				     m->e[i].path);
+			             m->e[i].path);
 			goto out;
 		}
 	}

@@ -43,7 +43,7 @@ struct cairn_manifest {
 void cairn_manifest_init(struct cairn_manifest *m);
 void cairn_manifest_free(struct cairn_manifest *m);
 struct cairn_entry *cairn_manifest_add(struct cairn_manifest *m, const char *path,
-				       enum cairn_ftype type);
+                                       enum cairn_ftype type);
 void cairn_manifest_sort(struct cairn_manifest *m);
 /* After sort: binary search by path. */
 struct cairn_entry *cairn_manifest_find(const struct cairn_manifest *m, const char *path);
@@ -52,7 +52,7 @@ struct cairn_entry *cairn_manifest_find(const struct cairn_manifest *m, const ch
 char *cairn_manifest_to_json(const struct cairn_manifest *m, bool with_local);
 /* Parse and validate everything; hostile input safe. Entries come out sorted. */
 int cairn_manifest_from_json(const char *text, size_t len, struct cairn_manifest *m,
-			     struct cairn_err *err);
+                             struct cairn_err *err);
 
 /* Validation shared with the sync path. */
 int cairn_relpath_check(const char *path, char *why, size_t whylen);

@@ -28,7 +28,7 @@ int cairn_private_mount_ns(struct cairn_err *err)
 
 /* As the user: create path (and its parents) below the working directory. */
 static int make_mount_point(const struct cairn_user *u, const char *workdir, const char *path,
-			    struct cairn_err *err)
+                            struct cairn_err *err)
 {
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
@@ -52,15 +52,17 @@ static int make_mount_point(const struct cairn_user *u, const char *workdir, con
 		int dfd = open(workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd < 0) {
 			e.user = true;
-			snprintf(e.msg, sizeof(e.msg), "cannot enter the working directory %.200s: %s",
-				 workdir, strerror(errno));
+			snprintf(e.msg, sizeof(e.msg),
+			         "cannot enter the working directory %.200s: %s", workdir,
+			         strerror(errno));
 			(void)!write(pfd[1], e.msg, strlen(e.msg));
 			_exit(1);
 		}
 		autofree char *p = xstrdup(path);
 		char *save = NULL;
 		int failed = 0;
-		for (char *c = strtok_r(p, "/", &save); c && !failed; c = strtok_r(NULL, "/", &save)) {
+		for (char *c = strtok_r(p, "/", &save); c && !failed;
+		     c = strtok_r(NULL, "/", &save)) {
 			if (!strcmp(c, "."))
 				continue;
 			if (mkdirat(dfd, c, 0700) < 0 && errno != EEXIST) {
@@ -76,7 +78,10 @@ static int make_mount_point(const struct cairn_user *u, const char *workdir, con
 			dfd = nfd;
 		}
 		if (failed) {
-			snprintf(e.msg, sizeof(e.msg), "%s", failed == ENOTDIR ? "a component is not a directory (symlinks are not followed)" : strerror(failed));
+			snprintf(e.msg, sizeof(e.msg), "%s",
+			         failed == ENOTDIR
+			             ? "a component is not a directory (symlinks are not followed)"
+			             : strerror(failed));
 			(void)!write(pfd[1], e.msg, strlen(e.msg));
 			_exit(1);
 		}
@@ -92,20 +97,21 @@ static int make_mount_point(const struct cairn_user *u, const char *workdir, con
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		cairn_setuerr(err, "cannot create the mount point %s in %s: %s; create it as a "
-				   "directory yourself or choose another path",
-			      path, workdir, msg[0] ? msg : "failed");
+		cairn_setuerr(err,
+		              "cannot create the mount point %s in %s: %s; create it as a "
+		              "directory yourself or choose another path",
+		              path, workdir, msg[0] ? msg : "failed");
 		return -1;
 	}
 	return 0;
 }
 
 static int bind_one(const struct cairn_job_volume *v, const char *workdir,
-		    const struct cairn_user *u, struct cairn_err *err)
+                    const struct cairn_user *u, struct cairn_err *err)
 {
 	if (v->path[0] == '/') {
 		cairn_setuerr(err, "volume %s: absolute mount path %s needs --sandbox", v->name,
-			      v->path);
+		              v->path);
 		return -1;
 	}
 	if (make_mount_point(u, workdir, v->path, err) < 0)
@@ -113,43 +119,44 @@ static int bind_one(const struct cairn_job_volume *v, const char *workdir,
 	autoclose int wd = open(workdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (wd < 0) {
 		cairn_setuerr(err, "volume %s: cannot open the working directory %s: %s", v->name,
-			      workdir, strerror(errno));
+		              workdir, strerror(errno));
 		return -1;
 	}
 	autoclose int tgt = cairn_open_beneath(wd, v->path, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
 	struct stat sb;
 	if (tgt < 0 || fstat(tgt, &sb) < 0) {
 		cairn_setuerr(err,
-			      "volume %s: mount path %s is not a plain directory below the working "
-			      "directory (symlinks are not followed): %s",
-			      v->name, v->path, strerror(errno));
+		              "volume %s: mount path %s is not a plain directory below the working "
+		              "directory (symlinks are not followed): %s",
+		              v->name, v->path, strerror(errno));
 		return -1;
 	}
 	/* Users may only cover directories of their own. */
 	if (sb.st_uid != u->uid) {
 		cairn_setuerr(err,
-			      "volume %s: mount path %s belongs to uid %u, not to you; choose a "
-			      "directory you own",
-			      v->name, v->path, (unsigned)sb.st_uid);
+		              "volume %s: mount path %s belongs to uid %u, not to you; choose a "
+		              "directory you own",
+		              v->name, v->path, (unsigned)sb.st_uid);
 		return -1;
 	}
 	autoclose int src = open_tree(AT_FDCWD, v->source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	if (src < 0) {
 		cairn_seterr(err, "volume %s: cannot clone the cache tree %s: %s", v->name,
-			     v->source, strerror(errno));
+		             v->source, strerror(errno));
 		return -1;
 	}
 	struct mount_attr attr = {
-		.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (v->readonly ? MOUNT_ATTR_RDONLY : 0),
+	    .attr_set =
+	        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (v->readonly ? MOUNT_ATTR_RDONLY : 0),
 	};
 	if (mount_setattr(src, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
 		cairn_seterr(err, "volume %s: cannot set mount flags: %s", v->name,
-			     strerror(errno));
+		             strerror(errno));
 		return -1;
 	}
 	if (move_mount(src, "", tgt, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
 		cairn_seterr(err, "volume %s: cannot mount at %s: %s", v->name, v->path,
-			     strerror(errno));
+		             strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -163,9 +170,9 @@ static int cmp_depth(const void *a, const void *b)
 }
 
 int cairn_job_mount(const struct cairn_job_record *rec, const struct cairn_user *u,
-		    struct cairn_err *err)
+                    struct cairn_err *err)
 {
-	const struct cairn_job_volume *order[CAIRN_MAX_VOLUMES];
+	const struct cairn_job_volume *order[CAIRN_MAX_VOLUMES] = {0};
 	for (size_t i = 0; i < rec->nvol; i++)
 		order[i] = &rec->vol[i];
 	/* Parents before nested mount points. */

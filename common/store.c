@@ -10,8 +10,10 @@ int cairn_store_open(const char *url, struct cairn_store **out, struct cairn_err
 	if (!strncmp(url, "file://", 7)) {
 		rv = cairn_store_file_open(url, st, err);
 	} else if (!strncmp(url, "s3://", 5)) {
-		cairn_seterr(err, "Storage = %s: the s3:// backend is not available in this "
-				  "build yet; use a file:// store", url);
+		cairn_seterr(err,
+		             "Storage = %s: the s3:// backend is not available in this "
+		             "build yet; use a file:// store",
+		             url);
 	} else {
 		cairn_seterr(err, "Storage = %s: unsupported URL; use file:///path", url);
 	}
@@ -44,7 +46,7 @@ static bool key_ok(const char *key, struct cairn_err *err)
 }
 
 int cairn_store_get(struct cairn_store *st, const char *key, cairn_sink_fn sink, void *arg,
-		    struct cairn_err *err)
+                    struct cairn_err *err)
 {
 	if (!key_ok(key, err))
 		return -1;
@@ -64,7 +66,7 @@ void cairn_store_fault_point(void)
 }
 
 int cairn_store_put(struct cairn_store *st, const char *key, cairn_source_fn src, void *arg,
-		    unsigned flags, struct cairn_err *err)
+                    unsigned flags, struct cairn_err *err)
 {
 	if (!key_ok(key, err))
 		return -1;
@@ -73,7 +75,7 @@ int cairn_store_put(struct cairn_store *st, const char *key, cairn_source_fn src
 }
 
 int cairn_store_exists(struct cairn_store *st, const char *key, uint64_t *size,
-		       struct cairn_err *err)
+                       struct cairn_err *err)
 {
 	if (!key_ok(key, err))
 		return -1;
@@ -88,7 +90,7 @@ int cairn_store_delete(struct cairn_store *st, const char *key, struct cairn_err
 }
 
 int cairn_store_list(struct cairn_store *st, const char *prefix, cairn_list_fn fn, void *arg,
-		     struct cairn_err *err)
+                     struct cairn_err *err)
 {
 	if (!key_ok(prefix, err))
 		return -1;
@@ -116,7 +118,7 @@ static int membuf_sink(void *arg, const void *buf, size_t len, struct cairn_err 
 }
 
 int cairn_store_get_buf(struct cairn_store *st, const char *key, size_t max, char **out,
-			size_t *len, struct cairn_err *err)
+                        size_t *len, struct cairn_err *err)
 {
 	struct membuf m = {.p = xcalloc(1, 1), .max = max, .key = key};
 	int rv = cairn_store_get(st, key, membuf_sink, &m, err);
@@ -146,7 +148,7 @@ static ssize_t memsrc_read(void *arg, void *buf, size_t len, struct cairn_err *e
 }
 
 int cairn_store_put_buf(struct cairn_store *st, const char *key, const void *buf, size_t len,
-			unsigned flags, struct cairn_err *err)
+                        unsigned flags, struct cairn_err *err)
 {
 	struct memsrc m = {.p = buf, .len = len};
 	return cairn_store_put(st, key, memsrc_read, &m, flags, err);

@@ -25,14 +25,14 @@ struct cairn_store;
 
 struct cairn_store_ops {
 	int (*get)(struct cairn_store *st, const char *key, cairn_sink_fn sink, void *arg,
-		   struct cairn_err *err);
+	           struct cairn_err *err);
 	int (*put)(struct cairn_store *st, const char *key, cairn_source_fn src, void *arg,
-		   unsigned flags, struct cairn_err *err);
+	           unsigned flags, struct cairn_err *err);
 	int (*exists)(struct cairn_store *st, const char *key, uint64_t *size,
-		      struct cairn_err *err);
+	              struct cairn_err *err);
 	int (*del)(struct cairn_store *st, const char *key, struct cairn_err *err);
 	int (*list)(struct cairn_store *st, const char *prefix, cairn_list_fn fn, void *arg,
-		    struct cairn_err *err);
+	            struct cairn_err *err);
 	void (*close)(struct cairn_store *st);
 };
 
@@ -54,20 +54,20 @@ static inline void cairn_store_closep(struct cairn_store **st)
 /* All return 0 on success, CAIRN_STORE_NOTFOUND / CAIRN_STORE_EXISTS where they apply,
  * -1 on other errors with err set. */
 int cairn_store_get(struct cairn_store *st, const char *key, cairn_sink_fn sink, void *arg,
-		    struct cairn_err *err);
+                    struct cairn_err *err);
 int cairn_store_put(struct cairn_store *st, const char *key, cairn_source_fn src, void *arg,
-		    unsigned flags, struct cairn_err *err);
+                    unsigned flags, struct cairn_err *err);
 int cairn_store_exists(struct cairn_store *st, const char *key, uint64_t *size,
-		       struct cairn_err *err);
+                       struct cairn_err *err);
 int cairn_store_delete(struct cairn_store *st, const char *key, struct cairn_err *err);
 int cairn_store_list(struct cairn_store *st, const char *prefix, cairn_list_fn fn, void *arg,
-		     struct cairn_err *err);
+                     struct cairn_err *err);
 
 /* Small objects held in memory (manifests, heads). max bounds what is accepted. */
 int cairn_store_get_buf(struct cairn_store *st, const char *key, size_t max, char **out,
-			size_t *len, struct cairn_err *err);
+                        size_t *len, struct cairn_err *err);
 int cairn_store_put_buf(struct cairn_store *st, const char *key, const void *buf, size_t len,
-			unsigned flags, struct cairn_err *err);
+                        unsigned flags, struct cairn_err *err);
 
 /* Test hook: CAIRN_FAULT_PUT_ABORT_AFTER=N makes the process abort() before the
  * (N+1)-th put, to simulate an epilog killed mid-sync. */

@@ -30,7 +30,7 @@ static int mkparents(int rootfd, const char *key, struct cairn_err *err)
 		*p = '\0';
 		if (mkdirat(rootfd, k, 0700) < 0 && errno != EEXIST) {
 			cairn_seterr(err, "storage: cannot create directory %s: %s", k,
-				     strerror(errno));
+			             strerror(errno));
 			return -1;
 		}
 		*p = '/';
@@ -39,7 +39,7 @@ static int mkparents(int rootfd, const char *key, struct cairn_err *err)
 }
 
 static int fs_get(struct cairn_store *st, const char *key, cairn_sink_fn sink, void *arg,
-		  struct cairn_err *err)
+                  struct cairn_err *err)
 {
 	struct file_store *fs = fs_of(st);
 	autoclose int fd = openat(fs->rootfd, key, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -56,7 +56,7 @@ static int fs_get(struct cairn_store *st, const char *key, cairn_sink_fn sink, v
 			if (errno == EINTR)
 				continue;
 			cairn_seterr(err, "storage: cannot read %s/%s: %s", fs->root, key,
-				     strerror(errno));
+			             strerror(errno));
 			return -1;
 		}
 		if (n == 0)
@@ -68,7 +68,7 @@ static int fs_get(struct cairn_store *st, const char *key, cairn_sink_fn sink, v
 }
 
 static int fs_put(struct cairn_store *st, const char *key, cairn_source_fn src, void *arg,
-		  unsigned flags, struct cairn_err *err)
+                  unsigned flags, struct cairn_err *err)
 {
 	struct file_store *fs = fs_of(st);
 	unsigned char rnd[8];
@@ -82,13 +82,13 @@ static int fs_put(struct cairn_store *st, const char *key, cairn_source_fn src, 
 		return -1;
 	}
 	snprintf(tmp, sizeof(tmp), ".tmp/%02x%02x%02x%02x%02x%02x%02x%02x.%d", rnd[0], rnd[1],
-		 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], (int)getpid());
+	         rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], (int)getpid());
 	if (mkparents(fs->rootfd, key, err) < 0)
 		return -1;
 	fd = openat(fs->rootfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		cairn_seterr(err, "storage: cannot create %s/%s: %s", fs->root, tmp,
-			     strerror(errno));
+		             strerror(errno));
 		return -1;
 	}
 	buf = xcalloc(1, IO_CHUNK);
@@ -100,7 +100,7 @@ static int fs_put(struct cairn_store *st, const char *key, cairn_source_fn src, 
 			break;
 		if (write_all(fd, buf, (size_t)n) < 0) {
 			cairn_seterr(err, "storage: cannot write %s/%s: %s", fs->root, key,
-				     strerror(errno));
+			             strerror(errno));
 			goto fail;
 		}
 	}
@@ -115,13 +115,13 @@ static int fs_put(struct cairn_store *st, const char *key, cairn_source_fn src, 
 				goto fail;
 			}
 			cairn_seterr(err, "storage: cannot create %s/%s: %s", fs->root, key,
-				     strerror(errno));
+			             strerror(errno));
 			goto fail;
 		}
 		unlinkat(fs->rootfd, tmp, 0);
 	} else if (renameat(fs->rootfd, tmp, fs->rootfd, key) < 0) {
 		cairn_seterr(err, "storage: cannot rename into %s/%s: %s", fs->root, key,
-			     strerror(errno));
+		             strerror(errno));
 		goto fail;
 	}
 	/* Make the new name durable too: fsync the directory holding it. */
@@ -142,16 +142,14 @@ fail:
 	return rv;
 }
 
-static int fs_exists(struct cairn_store *st, const char *key, uint64_t *size,
-		     struct cairn_err *err)
+static int fs_exists(struct cairn_store *st, const char *key, uint64_t *size, struct cairn_err *err)
 {
 	struct file_store *fs = fs_of(st);
 	struct stat sb;
 	if (fstatat(fs->rootfd, key, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return CAIRN_STORE_NOTFOUND;
-		cairn_seterr(err, "storage: cannot stat %s/%s: %s", fs->root, key,
-			     strerror(errno));
+		cairn_seterr(err, "storage: cannot stat %s/%s: %s", fs->root, key, strerror(errno));
 		return -1;
 	}
 	if (!S_ISREG(sb.st_mode))
@@ -168,7 +166,7 @@ static int fs_del(struct cairn_store *st, const char *key, struct cairn_err *err
 		if (errno == ENOENT)
 			return CAIRN_STORE_NOTFOUND;
 		cairn_seterr(err, "storage: cannot delete %s/%s: %s", fs->root, key,
-			     strerror(errno));
+		             strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -210,7 +208,7 @@ static int list_dir(int dfd, const char *rel, cairn_list_fn fn, void *arg, struc
 			continue;
 		if (S_ISDIR(sb.st_mode)) {
 			int sub = openat(dirfd(d), names[i]->d_name,
-					 O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+			                 O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 			if (sub >= 0)
 				rv = list_dir(sub, key, fn, arg, err);
 		} else if (S_ISREG(sb.st_mode)) {
@@ -225,7 +223,7 @@ static int list_dir(int dfd, const char *rel, cairn_list_fn fn, void *arg, struc
 }
 
 static int fs_list(struct cairn_store *st, const char *prefix, cairn_list_fn fn, void *arg,
-		   struct cairn_err *err)
+                   struct cairn_err *err)
 {
 	struct file_store *fs = fs_of(st);
 	autofree char *dir = xstrdup(prefix);
@@ -236,8 +234,7 @@ static int fs_list(struct cairn_store *st, const char *prefix, cairn_list_fn fn,
 	if (dfd < 0) {
 		if (errno == ENOENT)
 			return 0;
-		cairn_seterr(err, "storage: cannot list %s/%s: %s", fs->root, dir,
-			     strerror(errno));
+		cairn_seterr(err, "storage: cannot list %s/%s: %s", fs->root, dir, strerror(errno));
 		return -1;
 	}
 	return list_dir(dfd, dir, fn, arg, err);
@@ -255,26 +252,27 @@ static void fs_close(struct cairn_store *st)
 }
 
 static const struct cairn_store_ops file_ops = {
-	.get = fs_get,
-	.put = fs_put,
-	.exists = fs_exists,
-	.del = fs_del,
-	.list = fs_list,
-	.close = fs_close,
+    .get = fs_get,
+    .put = fs_put,
+    .exists = fs_exists,
+    .del = fs_del,
+    .list = fs_list,
+    .close = fs_close,
 };
 
 int cairn_store_file_open(const char *url, struct cairn_store *st, struct cairn_err *err)
 {
 	const char *path = url + strlen("file://");
 	if (path[0] != '/') {
-		cairn_seterr(err, "Storage = %s: a file:// URL needs an absolute path, e.g. "
-				  "file:///shared/cairn", url);
+		cairn_seterr(err,
+		             "Storage = %s: a file:// URL needs an absolute path, e.g. "
+		             "file:///shared/cairn",
+		             url);
 		return -1;
 	}
 	/* The store holds every user's data: only root may enter it. */
 	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-		cairn_seterr(err, "Storage = %s: cannot create %s: %s", url, path,
-			     strerror(errno));
+		cairn_seterr(err, "Storage = %s: cannot create %s: %s", url, path, strerror(errno));
 		return -1;
 	}
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -284,7 +282,7 @@ int cairn_store_file_open(const char *url, struct cairn_store *st, struct cairn_
 	}
 	if (mkdirat(fd, ".tmp", 0700) < 0 && errno != EEXIST) {
 		cairn_seterr(err, "Storage = %s: cannot create %s/.tmp: %s", url, path,
-			     strerror(errno));
+		             strerror(errno));
 		close(fd);
 		return -1;
 	}

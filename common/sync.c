@@ -148,7 +148,7 @@ static int receive_object(int sock, struct sync_ctx *c, const char *path, struct
 	autoclose int spool = openat(c->cv->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (spool < 0) {
 		cairn_seterr(err, "volume %s: cannot create a spool file in %s: %s", c->vol,
-			     c->cv->dir, strerror(errno));
+		             c->cv->dir, strerror(errno));
 		return -1;
 	}
 	struct cairn_digest dg;
@@ -176,7 +176,7 @@ static int receive_object(int sock, struct sync_ctx *c, const char *path, struct
 		if (type != FR_DATA || write_all(spool, buf, len) < 0) {
 			cairn_digest_free(&dg);
 			cairn_seterr(err, "volume %s: cannot spool %.200s: %s", c->vol, path,
-				     type == FR_DATA ? strerror(errno) : "protocol error");
+			             type == FR_DATA ? strerror(errno) : "protocol error");
 			return -1;
 		}
 		cairn_digest_update(&dg, buf, len);
@@ -196,7 +196,7 @@ static int receive_object(int sock, struct sync_ctx *c, const char *path, struct
 		if (r < 0) {
 			char m[CAIRN_ERRLEN];
 			snprintf(m, sizeof(m), "volume %.100s: cannot upload %.100s: %.280s",
-				 c->vol, path, err->msg);
+			         c->vol, path, err->msg);
 			memcpy(err->msg, m, sizeof(m));
 			return -1;
 		}
@@ -246,8 +246,8 @@ static int sync_serve(int sock, void *arg, struct cairn_err *err)
 				return -1;
 			}
 			unsigned long long sk = 0;
-			if (cairn_wire_recv(sock, &type, &buf, &len, &cap) < 0 ||
-			    type != FR_JSON || parse_uint(buf, UINT32_MAX, &sk) < 0) {
+			if (cairn_wire_recv(sock, &type, &buf, &len, &cap) < 0 || type != FR_JSON ||
+			    parse_uint(buf, UINT32_MAX, &sk) < 0) {
 				cairn_seterr(err, "volume %s: bad counters from worker", c->vol);
 				return -1;
 			}
@@ -258,7 +258,7 @@ static int sync_serve(int sock, void *arg, struct cairn_err *err)
 		case FR_DONE:
 			if (!have)
 				cairn_seterr(err, "volume %s: worker ended without a manifest",
-					     c->vol);
+				             c->vol);
 			return have ? 0 : -1;
 		case FR_ERR:
 			cairn_worker_error_frame(buf, err);
@@ -291,10 +291,11 @@ static int check_digests(struct sync_ctx *c, struct cairn_err *err)
 		bool in_base = s && s->type == CAIRN_FT_FILE && !strcmp(s->sha256, e->sha256);
 		for (size_t j = 0; !in_base && j < c->state.n; j++)
 			in_base = c->state.e[j].type == CAIRN_FT_FILE &&
-				  !strcmp(c->state.e[j].sha256, e->sha256);
+			          !strcmp(c->state.e[j].sha256, e->sha256);
 		if (!in_base) {
-			cairn_seterr(err, "volume %s: worker named an object it never sent for %.200s",
-				     c->vol, e->path);
+			cairn_seterr(err,
+			             "volume %s: worker named an object it never sent for %.200s",
+			             c->vol, e->path);
 			return -1;
 		}
 	}
@@ -302,8 +303,8 @@ static int check_digests(struct sync_ctx *c, struct cairn_err *err)
 }
 
 int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct cairn_cache_vol *cv,
-	       const struct cairn_user *u, const char *job, struct cairn_xfer_stats *stats,
-	       struct cairn_err *err)
+               const struct cairn_user *u, const char *job, struct cairn_xfer_stats *stats,
+               struct cairn_err *err)
 {
 	double t0 = now_seconds();
 	struct sync_ctx c = {.st = st, .ws = ws, .vol = vol, .cv = cv};
@@ -364,9 +365,9 @@ char *cairn_sync_summary(const char *vol, const struct cairn_xfer_stats *s)
 	fmt_count(del, sizeof(del), s->deleted);
 	if (!s->committed)
 		return xasprintf("cairn: volume %s: no changes, still version %u (%s files, %s) "
-				 "checked in %.2f s",
-				 vol, s->version, files, bytes, s->seconds);
+		                 "checked in %.2f s",
+		                 vol, s->version, files, bytes, s->seconds);
 	return xasprintf("cairn: volume %s: synced version %u, %s files, %s, %s uploaded (%s), "
-			 "%s deleted in %.2f s",
-			 vol, s->version, files, bytes, moved, mb, del, s->seconds);
+	                 "%s deleted in %.2f s",
+	                 vol, s->version, files, bytes, moved, mb, del, s->seconds);
 }

@@ -10,9 +10,9 @@
 int cairn_open_beneath(int rootfd, const char *path, int flags, mode_t mode)
 {
 	struct open_how how = {
-		.flags = (uint64_t)(flags | O_CLOEXEC),
-		.mode = (flags & O_CREAT) ? mode : 0,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	    .flags = (uint64_t)(flags | O_CLOEXEC),
+	    .mode = (flags & O_CREAT) ? mode : 0,
+	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
 	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
 }
@@ -39,7 +39,7 @@ void cairn_entry_set_stat(struct cairn_entry *e, const struct stat *sb)
 }
 
 static int scan_dir(int dfd, const char *rel, struct cairn_manifest *out, size_t *skipped,
-		    int depth, struct cairn_err *err)
+                    int depth, struct cairn_err *err)
 {
 	if (depth > 256) {
 		cairn_setuerr(err, "directory tree deeper than 256 levels at %.200s", rel);
@@ -49,7 +49,7 @@ static int scan_dir(int dfd, const char *rel, struct cairn_manifest *out, size_t
 	DIR *d = fdopendir(dfd);
 	if (!d) {
 		cairn_seterr(err, "cannot read directory %.200s: %s", *rel ? rel : ".",
-			     strerror(errno));
+		             strerror(errno));
 		close(dfd);
 		return -1;
 	}
@@ -69,14 +69,14 @@ static int scan_dir(int dfd, const char *rel, struct cairn_manifest *out, size_t
 			if (errno == ENOENT)
 				continue;
 			cairn_seterr(err, "cannot stat %.200s/%.200s: %s", rel, name,
-				     strerror(errno));
+			             strerror(errno));
 			rv = -1;
 			break;
 		}
 		autofree char *path = *rel ? xasprintf("%s/%s", rel, name) : xstrdup(name);
 		if (strlen(path) > CAIRN_PATH_MAX) {
 			cairn_setuerr(err, "path %.200s... is longer than %d bytes; shorten it",
-				      path, CAIRN_PATH_MAX);
+			              path, CAIRN_PATH_MAX);
 			rv = -1;
 			break;
 		}
@@ -96,11 +96,11 @@ static int scan_dir(int dfd, const char *rel, struct cairn_manifest *out, size_t
 			e->target = xstrdup(target);
 		} else if (S_ISDIR(sb.st_mode)) {
 			cairn_entry_set_stat(cairn_manifest_add(out, path, CAIRN_FT_DIR), &sb);
-			int sub = openat(dirfd(d), name,
-					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int sub =
+			    openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub < 0) {
 				cairn_setuerr(err, "cannot open directory %.200s: %s", path,
-					      strerror(errno));
+				              strerror(errno));
 				rv = -1;
 				break;
 			}
@@ -111,15 +111,14 @@ static int scan_dir(int dfd, const char *rel, struct cairn_manifest *out, size_t
 	}
 	if (rv == 0 && errno) {
 		cairn_seterr(err, "cannot read directory %.200s: %s", *rel ? rel : ".",
-			     strerror(errno));
+		             strerror(errno));
 		rv = -1;
 	}
 	closedir(d);
 	return rv;
 }
 
-int cairn_tree_scan(int rootfd, struct cairn_manifest *out, size_t *skipped,
-		    struct cairn_err *err)
+int cairn_tree_scan(int rootfd, struct cairn_manifest *out, size_t *skipped, struct cairn_err *err)
 {
 	int fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {

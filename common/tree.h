@@ -9,8 +9,7 @@
 
 /* Record every entry below rootfd (no hashing) with its stat fields. Other file
  * types (fifos, sockets, devices) are skipped and counted in *skipped. */
-int cairn_tree_scan(int rootfd, struct cairn_manifest *out, size_t *skipped,
-		    struct cairn_err *err);
+int cairn_tree_scan(int rootfd, struct cairn_manifest *out, size_t *skipped, struct cairn_err *err);
 /* openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) below rootfd. */
 int cairn_open_beneath(int rootfd, const char *path, int flags, mode_t mode);
 /* The directory holding path (opened beneath rootfd) and the last component. */

@@ -165,11 +165,24 @@ int parse_size(const char *s, unsigned long long *out)
 	unsigned long long mul = 1;
 	if (*end) {
 		switch (*end) {
-		case 'K': case 'k': mul = 1ULL << 10; break;
-		case 'M': case 'm': mul = 1ULL << 20; break;
-		case 'G': case 'g': mul = 1ULL << 30; break;
-		case 'T': case 't': mul = 1ULL << 40; break;
-		default: return -1;
+		case 'K':
+		case 'k':
+			mul = 1ULL << 10;
+			break;
+		case 'M':
+		case 'm':
+			mul = 1ULL << 20;
+			break;
+		case 'G':
+		case 'g':
+			mul = 1ULL << 30;
+			break;
+		case 'T':
+		case 't':
+			mul = 1ULL << 40;
+			break;
+		default:
+			return -1;
 		}
 		end++;
 		if (*end == 'i' || *end == 'I')

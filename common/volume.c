@@ -25,7 +25,7 @@ char *cairn_key_volume_prefix(const char *ws, const char *vol)
 }
 
 int cairn_volume_load_version(struct cairn_store *st, const char *ws, const char *vol,
-			      unsigned version, struct cairn_manifest *out, struct cairn_err *err)
+                              unsigned version, struct cairn_manifest *out, struct cairn_err *err)
 {
 	autofree char *key = cairn_key_version(ws, vol, version);
 	autofree char *text = NULL;
@@ -33,7 +33,7 @@ int cairn_volume_load_version(struct cairn_store *st, const char *ws, const char
 	int r = cairn_store_get_buf(st, key, CAIRN_MANIFEST_MAX, &text, &len, err);
 	if (r == CAIRN_STORE_NOTFOUND) {
 		cairn_setuerr(err, "volume %s: version %u does not exist; see 'cairn show %s'", vol,
-			      version, vol);
+		              version, vol);
 		return r;
 	}
 	if (r < 0)
@@ -41,12 +41,12 @@ int cairn_volume_load_version(struct cairn_store *st, const char *ws, const char
 	struct cairn_err perr = {0};
 	if (cairn_manifest_from_json(text, len, out, &perr) < 0) {
 		cairn_seterr(err, "volume %s: version %u is unreadable (%s)", vol, version,
-			     perr.msg);
+		             perr.msg);
 		return -1;
 	}
 	if (out->version != version) {
 		cairn_seterr(err, "volume %s: version %u holds version %u", vol, version,
-			     out->version);
+		             out->version);
 		cairn_manifest_free(out);
 		return -1;
 	}
@@ -54,7 +54,7 @@ int cairn_volume_load_version(struct cairn_store *st, const char *ws, const char
 }
 
 int cairn_volume_load_head(struct cairn_store *st, const char *ws, const char *vol,
-			   struct cairn_manifest *out, int *exists, struct cairn_err *err)
+                           struct cairn_manifest *out, int *exists, struct cairn_err *err)
 {
 	autofree char *hkey = cairn_key_head(ws, vol);
 	autofree char *htext = NULL;
@@ -90,7 +90,7 @@ int cairn_volume_load_head(struct cairn_store *st, const char *ws, const char *v
 }
 
 int cairn_volume_commit(struct cairn_store *st, const char *ws, const char *vol,
-			struct cairn_manifest *m, unsigned base, struct cairn_err *err)
+                        struct cairn_manifest *m, unsigned base, struct cairn_err *err)
 {
 	m->version = base + 1;
 	m->parent = base;
@@ -104,20 +104,20 @@ int cairn_volume_commit(struct cairn_store *st, const char *ws, const char *vol,
 	autofree char *key = cairn_key_version(ws, vol, m->version);
 	int r = cairn_store_put_buf(st, key, json, strlen(json), CAIRN_PUT_IF_ABSENT, err);
 	if (r == CAIRN_STORE_EXISTS) {
-		autofree char *ckey = xasprintf("%s/volumes/%s/conflicts/%010u-job%s-%lld", ws,
-						 vol, m->version, m->job ? m->job : "none",
-						 (long long)time(NULL));
+		autofree char *ckey =
+		    xasprintf("%s/volumes/%s/conflicts/%010u-job%s-%lld", ws, vol, m->version,
+		              m->job ? m->job : "none", (long long)time(NULL));
 		struct cairn_err cerr = {0};
 		if (cairn_store_put_buf(st, ckey, json, strlen(json), 0, &cerr) < 0)
 			cairn_seterr(err,
-				     "volume %s: another job committed version %u first, and the "
-				     "conflict copy could not be saved: %s",
-				     vol, m->version, cerr.msg);
+			             "volume %s: another job committed version %u first, and the "
+			             "conflict copy could not be saved: %s",
+			             vol, m->version, cerr.msg);
 		else
 			cairn_seterr(err,
-				     "volume %s: another job committed version %u first; this "
-				     "job's changes are kept as conflict copy %s",
-				     vol, m->version, ckey);
+			             "volume %s: another job committed version %u first; this "
+			             "job's changes are kept as conflict copy %s",
+			             vol, m->version, ckey);
 		return CAIRN_STORE_EXISTS;
 	}
 	if (r < 0)
@@ -154,7 +154,7 @@ static int collect_volume(void *arg, const char *key, uint64_t size)
 }
 
 int cairn_volume_list(struct cairn_store *st, const char *ws, char ***names, size_t *n,
-		      struct cairn_err *err)
+                      struct cairn_err *err)
 {
 	autofree char *prefix = xasprintf("%s/volumes/", ws);
 	struct name_acc a = {.skip = strlen(prefix)};

@@ -22,17 +22,17 @@ char *cairn_key_volume_prefix(const char *ws, const char *vol);
 /* Load the newest committed version; a volume never committed gives version 0,
  * empty (and *exists = 0). */
 int cairn_volume_load_head(struct cairn_store *st, const char *ws, const char *vol,
-			   struct cairn_manifest *out, int *exists, struct cairn_err *err);
+                           struct cairn_manifest *out, int *exists, struct cairn_err *err);
 int cairn_volume_load_version(struct cairn_store *st, const char *ws, const char *vol,
-			      unsigned version, struct cairn_manifest *out, struct cairn_err *err);
+                              unsigned version, struct cairn_manifest *out, struct cairn_err *err);
 
 /* Commit m as version base+1. Returns 0, or CAIRN_STORE_EXISTS when another writer
  * committed first (m is then kept under conflicts/ and err says where), or -1. */
 int cairn_volume_commit(struct cairn_store *st, const char *ws, const char *vol,
-			struct cairn_manifest *m, unsigned base, struct cairn_err *err);
+                        struct cairn_manifest *m, unsigned base, struct cairn_err *err);
 
 /* Names of the volumes of a workspace, sorted; and the workspaces of the store. */
 int cairn_volume_list(struct cairn_store *st, const char *ws, char ***names, size_t *n,
-		      struct cairn_err *err);
+                      struct cairn_err *err);
 
 #endif

@@ -35,8 +35,8 @@ int cairn_wire_recv(int fd, char *type, char **buf, size_t *len, size_t *cap)
 	unsigned char hdr[5];
 	if (read_full(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr))
 		return -1;
-	size_t n = (size_t)hdr[1] | (size_t)hdr[2] << 8 | (size_t)hdr[3] << 16 |
-		   (size_t)hdr[4] << 24;
+	size_t n =
+	    (size_t)hdr[1] | (size_t)hdr[2] << 8 | (size_t)hdr[3] << 16 | (size_t)hdr[4] << 24;
 	if (n > CAIRN_WIRE_MAX) {
 		errno = EMSGSIZE;
 		return -1;

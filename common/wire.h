@@ -9,14 +9,14 @@
 #define CAIRN_WIRE_MAX (1024u * 1024)
 
 enum cairn_frame {
-	FR_GET = 'G',    /* worker -> root: payload sha256 hex; root answers DATA* END or ERR */
-	FR_PUT = 'P',    /* worker -> root: payload relative path; then DATA* END; root answers HASH */
-	FR_DATA = 'D',   /* a chunk of an object */
-	FR_END = 'E',    /* end of an object or of a JSON document */
-	FR_HASH = 'H',   /* root -> worker: "sha256 md5 size" of what it stored */
-	FR_JSON = 'J',   /* a chunk of a JSON document (state, manifest, summary) */
-	FR_ERR = 'X',    /* either way: one error line; the transfer is over */
-	FR_DONE = 'Z',   /* worker -> root: finished */
+	FR_GET = 'G', /* worker -> root: payload sha256 hex; root answers DATA* END or ERR */
+	FR_PUT = 'P', /* worker -> root: payload relative path; then DATA* END; root answers HASH */
+	FR_DATA = 'D', /* a chunk of an object */
+	FR_END = 'E',  /* end of an object or of a JSON document */
+	FR_HASH = 'H', /* root -> worker: "sha256 md5 size" of what it stored */
+	FR_JSON = 'J', /* a chunk of a JSON document (state, manifest, summary) */
+	FR_ERR = 'X',  /* either way: one error line; the transfer is over */
+	FR_DONE = 'Z', /* worker -> root: finished */
 };
 
 int cairn_wire_send(int fd, char type, const void *buf, size_t len);

@@ -18,8 +18,8 @@ void cairn_worker_error_frame(const char *payload, struct cairn_err *err)
 		cairn_seterr(err, "%s", payload[0] ? payload + 1 : "worker failed");
 }
 
-int cairn_worker_run(const struct cairn_user *u, cairn_worker_fn child_fn,
-		     cairn_worker_fn serve_fn, void *arg, struct cairn_err *err)
+int cairn_worker_run(const struct cairn_user *u, cairn_worker_fn child_fn, cairn_worker_fn serve_fn,
+                     void *arg, struct cairn_err *err)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -43,7 +43,7 @@ int cairn_worker_run(const struct cairn_user *u, cairn_worker_fn child_fn,
 			r = child_fn(sv[1], arg, &cerr);
 		if (r < 0) {
 			autofree char *m = xasprintf("%c%s", cerr.user ? 'U' : 'S',
-						     cerr.msg[0] ? cerr.msg : "worker failed");
+			                             cerr.msg[0] ? cerr.msg : "worker failed");
 			cairn_wire_send_str(sv[1], FR_ERR, m);
 		} else {
 			cairn_wire_send(sv[1], FR_DONE, NULL, 0);
@@ -58,7 +58,7 @@ int cairn_worker_run(const struct cairn_user *u, cairn_worker_fn child_fn,
 		;
 	if (r == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
 		cairn_seterr(err, "worker for user %s ended abnormally (status %d)", u->name,
-			     status);
+		             status);
 		r = -1;
 	}
 	return r;

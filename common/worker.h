@@ -12,8 +12,8 @@ typedef int (*cairn_worker_fn)(int sock, void *arg, struct cairn_err *err);
 /* Fork; the child drops to u and runs child_fn(sock), then reports DONE or ERR.
  * The parent runs serve_fn(sock) which must return when it sees DONE (0) or ERR
  * (-1, message in err, user flag kept). Returns -1 if either side failed. */
-int cairn_worker_run(const struct cairn_user *u, cairn_worker_fn child_fn,
-		     cairn_worker_fn serve_fn, void *arg, struct cairn_err *err);
+int cairn_worker_run(const struct cairn_user *u, cairn_worker_fn child_fn, cairn_worker_fn serve_fn,
+                     void *arg, struct cairn_err *err);
 
 /* For a serve loop: turn a received ERR frame into err. */
 void cairn_worker_error_frame(const char *payload, struct cairn_err *err);

@@ -55,7 +55,7 @@ int main(void)
 
 	if (!job_id) {
 		fprintf(stderr, "cairn-epilog: run me as Slurm's Epilog (SLURM_JOB_ID is "
-				"missing)\n");
+		                "missing)\n");
 		return 1;
 	}
 	if (cairn_config_load(cairn_slurm_conf_path(), &cfg, &err) < 0) {

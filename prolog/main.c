@@ -36,8 +36,8 @@ static int options_spec(struct cairn_job_spec *spec, struct cairn_errlist *errs)
 	return 0;
 }
 
-static int script_spec(const char *job_id, struct cairn_job_spec *spec,
-		       struct cairn_errlist *errs, struct cairn_err *err)
+static int script_spec(const char *job_id, struct cairn_job_spec *spec, struct cairn_errlist *errs,
+                       struct cairn_err *err)
 {
 	size_t len = 0;
 	char msg[CAIRN_ERRLEN];
@@ -78,7 +78,7 @@ int main(void)
 	if (!job_id || !uid_s || parse_uint(uid_s, UINT32_MAX, &uid) < 0 || !gid_s ||
 	    parse_uint(gid_s, UINT32_MAX, &gid) < 0) {
 		fprintf(stderr, "cairn-prolog: run me as Slurm's Prolog (SLURM_JOB_ID, "
-				"SLURM_JOB_UID and SLURM_JOB_GID are missing)\n");
+		                "SLURM_JOB_UID and SLURM_JOB_GID are missing)\n");
 		return 1;
 	}
 	if (cairn_config_load(cairn_slurm_conf_path(), &cfg, &err) < 0) {
@@ -86,8 +86,8 @@ int main(void)
 		admin_log(job_id, err.msg);
 		rec.job_id = xstrdup(job_id);
 		rec.error = xasprintf("cairn: the node's Cairn configuration is broken (%s); "
-				      "tell your administrator",
-				      err.msg);
+		                      "tell your administrator",
+		                      err.msg);
 		struct cairn_config dflt;
 		struct cairn_err e2 = {0};
 		if (cairn_config_load("/dev/null", &dflt, &e2) == 0) {
@@ -109,8 +109,9 @@ int main(void)
 		rec.uid = (uid_t)uid;
 		rec.gid = (gid_t)gid;
 		/* The first problem, as the user sees it; lint shows them all. */
-		rec.error = xasprintf("cairn: %s%s", errs.msg[0],
-				      errs.n > 1 ? " (and more: run 'cairn lint' on the script)" : "");
+		rec.error =
+		    xasprintf("cairn: %s%s", errs.msg[0],
+		              errs.n > 1 ? " (and more: run 'cairn lint' on the script)" : "");
 		goto save;
 	}
 	if (spec.nvol == 0 && spec.sandbox == CAIRN_SANDBOX_NONE)
@@ -118,13 +119,13 @@ int main(void)
 	if (cairn_user_lookup(NULL, (uid_t)uid, (gid_t)gid, &u, &err) < 0)
 		goto system_error;
 	struct cairn_job_start js = {
-		.job_id = job_id,
-		.user = &u,
-		.account = sj.account,
-		.workdir = sj.work_dir,
-		/* Only the batch host's copy is synced back; other nodes mount read-only. */
-		.sync_here = !sj.batch_host || !node || !strcmp(sj.batch_host, node),
-		.defer_args = true,
+	    .job_id = job_id,
+	    .user = &u,
+	    .account = sj.account,
+	    .workdir = sj.work_dir,
+	    /* Only the batch host's copy is synced back; other nodes mount read-only. */
+	    .sync_here = !sj.batch_host || !node || !strcmp(sj.batch_host, node),
+	    .defer_args = true,
 	};
 	if (cairn_job_prepare(&cfg, &spec, &js, &rec, &err) < 0)
 		goto system_error;

@@ -30,7 +30,7 @@ int cairn_slurm_job_load(const char *job_id, struct cairn_slurm_job *j, char *er
 	slurm_init(NULL);
 	if (slurm_load_job(&msg, id, SHOW_DETAIL) != 0 || !msg || msg->record_count < 1) {
 		snprintf(err, errlen, "cannot load job %u from slurmctld: %s", id,
-			 slurm_strerror(slurm_get_errno()));
+		         slurm_strerror(slurm_get_errno()));
 		if (msg)
 			slurm_free_job_info_msg(msg);
 		return -1;
@@ -78,7 +78,7 @@ char *cairn_slurm_batch_script(const char *job_id, size_t *len, char *err, size_
 	fclose(f);
 	if (r != 0) {
 		snprintf(err, errlen, "cannot read the batch script of job %u: %s", id,
-			 slurm_strerror(slurm_get_errno()));
+		         slurm_strerror(slurm_get_errno()));
 		free(buf);
 		return NULL;
 	}

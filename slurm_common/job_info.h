@@ -9,7 +9,7 @@
 struct cairn_slurm_job {
 	char *account;
 	char *work_dir;
-	char *std_out;    /* expanded path of the job's output file */
+	char *std_out; /* expanded path of the job's output file */
 	char *batch_host;
 	bool batch;
 	char **argv; /* batch script arguments as far as slurmctld tells them */

@@ -13,8 +13,8 @@ int cairn_allocator_post_opt(spank_t sp)
 	/* srun inside an existing allocation starts a step, not a job. */
 	if (spank_context() == S_CTX_LOCAL && getenv("SLURM_JOB_ID")) {
 		slurm_error("%s: --volume applies to whole jobs; put it on sbatch or salloc, the "
-			    "steps of the job see the volumes already",
-			    PLUGIN_TAG);
+		            "steps of the job see the volumes already",
+		            PLUGIN_TAG);
 		return -1;
 	}
 	autofree char *enc = cairn_spec_encode(spec);

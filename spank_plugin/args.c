@@ -13,8 +13,8 @@ int cairn_args_parse(int ac, char **av, struct plugin_args *args)
 			continue;
 		}
 		slurm_error("%s: unknown plugstack.conf argument \"%s\"; the only one is "
-			    "conf=/path/to/cairn.conf",
-			    PLUGIN_TAG, av[i]);
+		            "conf=/path/to/cairn.conf",
+		            PLUGIN_TAG, av[i]);
 		return -1;
 	}
 	return 0;

@@ -41,13 +41,13 @@ int cairn_batch_step_post_opt(spank_t sp, const struct plugin_args *args)
 	if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) != ESPANK_SUCCESS ||
 	    spank_get_item(sp, S_JOB_ENV, &envp) != ESPANK_SUCCESS) {
 		rec.error = xstrdup("cairn: cannot read the batch script's arguments and "
-				    "environment to resolve $args[...] in volume names");
+		                    "environment to resolve $args[...] in volume names");
 	} else if (cairn_user_lookup(NULL, rec.uid, rec.gid, &u, &err) < 0 ||
-		   cairn_job_prepare_deferred(&cfg, &rec, &u, argv, argc, envp, &err) < 0) {
+	           cairn_job_prepare_deferred(&cfg, &rec, &u, argv, argc, envp, &err) < 0) {
 		slurm_error("%s: job %s: %s", PLUGIN_TAG, id, err.msg);
 		if (!rec.error)
-			rec.error = xasprintf("cairn: could not prepare the job's volumes: %s",
-					      err.msg);
+			rec.error =
+			    xasprintf("cairn: could not prepare the job's volumes: %s", err.msg);
 	}
 	free(rec.deferred);
 	rec.deferred = NULL;

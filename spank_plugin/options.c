@@ -37,13 +37,13 @@ static int volume_cb(int val, const char *optarg, int remote)
 }
 
 static struct spank_option volume_opt = {
-	.name = "volume",
-	.arginfo = "NAME:PATH[:ro]",
-	.usage = "Mount the persistent Cairn volume NAME at PATH (relative to the working "
-		 "directory); ':ro' mounts it read-only. Repeat for several volumes.",
-	.has_arg = 1,
-	.val = 0,
-	.cb = volume_cb,
+    .name = "volume",
+    .arginfo = "NAME:PATH[:ro]",
+    .usage = "Mount the persistent Cairn volume NAME at PATH (relative to the working "
+             "directory); ':ro' mounts it read-only. Repeat for several volumes.",
+    .has_arg = 1,
+    .val = 0,
+    .cb = volume_cb,
 };
 
 int cairn_options_register(spank_t sp)

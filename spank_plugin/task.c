@@ -45,7 +45,7 @@ int cairn_task_init_privileged(spank_t sp, const struct plugin_args *args)
 	}
 	if (!rec.error && rec.deferred)
 		rec.error = xstrdup("cairn: volumes named with $args[...] are only available in "
-				    "the batch step of the job; start steps from the batch script");
+		                    "the batch step of the job; start steps from the batch script");
 	if (rec.error) {
 		/* One line in the job's output; the job fails, the node stays up. */
 		fprintf(stderr, "%s\n", rec.error);

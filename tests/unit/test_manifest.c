@@ -18,7 +18,7 @@
 #define MD5_B "fedcba9876543210fedcba9876543210"
 
 static void set_file(struct cairn_entry *e, unsigned mode, uint64_t size, int64_t mtime,
-		     const char *sha, const char *md5)
+                     const char *sha, const char *md5)
 {
 	e->mode = mode;
 	e->size = size;
@@ -71,13 +71,14 @@ static void build_sample(struct cairn_manifest *m)
 	e = cairn_manifest_add(m, "a.b", CAIRN_FT_FILE);
 	set_file(e, 0444, 12, 3, SHA_A, MD5_B);
 	e->ino = 18;
-	e = cairn_manifest_add(m, "b/x/\"q\" \xc3\xa9\n", CAIRN_FT_FILE); /* quote, UTF-8, newline */
+	e = cairn_manifest_add(m, "b/x/\"q\" \xc3\xa9\n",
+	                       CAIRN_FT_FILE); /* quote, UTF-8, newline */
 	set_file(e, 0640, 1, 2, SHA_B, MD5_A);
 	e->ino = 19;
 }
 
 static const char *const sorted_paths[] = {
-	"a", "a/b", "a/c", "a-b", "a.b", "b", "b/x", "b/x/\"q\" \xc3\xa9\n", "b/x/y",
+    "a", "a/b", "a/c", "a-b", "a.b", "b", "b/x", "b/x/\"q\" \xc3\xa9\n", "b/x/y",
 };
 #define NSORTED (sizeof(sorted_paths) / sizeof(sorted_paths[0]))
 
@@ -100,7 +101,8 @@ static bool entry_equal(const struct cairn_entry *a, const struct cairn_entry *b
 	if (a->type == CAIRN_FT_FILE &&
 	    (a->size != b->size || strcmp(a->sha256, b->sha256) || strcmp(a->md5, b->md5)))
 		return false;
-	if (a->type == CAIRN_FT_SYMLINK && (!a->target || !b->target || strcmp(a->target, b->target)))
+	if (a->type == CAIRN_FT_SYMLINK &&
+	    (!a->target || !b->target || strcmp(a->target, b->target)))
 		return false;
 	if (local && (a->ino != b->ino || a->ctime_ns != b->ctime_ns))
 		return false;
@@ -125,7 +127,8 @@ static void test_sort_and_find(void)
 	      m.n > 3 && !strcmp(m.e[1].path, "a/b") && !strcmp(m.e[3].path, "a-b"));
 
 	struct cairn_entry *e = cairn_manifest_find(&m, "a/c");
-	CHECK("find: symlink found", e && e->type == CAIRN_FT_SYMLINK && streq(e->target, "../b/x/y"));
+	CHECK("find: symlink found",
+	      e && e->type == CAIRN_FT_SYMLINK && streq(e->target, "../b/x/y"));
 	e = cairn_manifest_find(&m, "a-b");
 	CHECK("find: a-b found", e && e->type == CAIRN_FT_FILE && e->size == 3);
 	e = cairn_manifest_find(&m, "a");
@@ -165,7 +168,7 @@ static void round_trip(bool with_local)
 	}
 	snprintf(name, sizeof(name), "round trip %s: ino present iff with_local", tag);
 	CHECK(name, (strstr(json, "\"ino\"") != NULL) == with_local &&
-			    (strstr(json, "\"ctime_ns\"") != NULL) == with_local);
+	                (strstr(json, "\"ctime_ns\"") != NULL) == with_local);
 
 	int rc = cairn_manifest_from_json(json, strlen(json), &back, &err);
 	snprintf(name, sizeof(name), "round trip %s: parses", tag);
@@ -173,9 +176,9 @@ static void round_trip(bool with_local)
 	if (rc == 0) {
 		snprintf(name, sizeof(name), "round trip %s: header fields", tag);
 		CHECK(name, back.version == 7 && back.parent == 6 && back.created == 1700000000 &&
-				    streq(back.workspace, "proj") &&
-				    streq(back.volume, "agent-state") && streq(back.job, "4242") &&
-				    streq(back.user, "alice") && streq(back.host, "node01"));
+		                streq(back.workspace, "proj") &&
+		                streq(back.volume, "agent-state") && streq(back.job, "4242") &&
+		                streq(back.user, "alice") && streq(back.host, "node01"));
 		snprintf(name, sizeof(name), "round trip %s: entries sorted", tag);
 		CHECK(name, order_is(&back, sorted_paths, NSORTED));
 		bool all = back.n == m.n;
@@ -215,7 +218,8 @@ static void test_empty_manifest(void)
 		CHECK("empty manifest: no entries, version 0", back.n == 0 && back.version == 0);
 		CHECK("empty manifest: optional strings absent",
 		      back.workspace == NULL && back.job == NULL);
-		CHECK("empty manifest: same content as empty", cairn_manifest_same_content(&m, &back));
+		CHECK("empty manifest: same content as empty",
+		      cairn_manifest_same_content(&m, &back));
 		CHECK("empty manifest: counters zero",
 		      cairn_manifest_bytes(&back) == 0 && cairn_manifest_files(&back) == 0);
 		cairn_manifest_free(&back);
@@ -233,11 +237,11 @@ static void test_empty_manifest(void)
 
 	/* Defaults of optional entry fields; unknown keys are ignored. */
 	static const char defaults[] =
-		"{\"format\":1,\"version\":3,\"extra\":{\"x\":1},\"files\":["
-		"{\"path\":\"d\",\"type\":\"dir\"},"
-		"{\"path\":\"d/f\",\"type\":\"file\",\"size\":9,\"sha256\":\"" SHA_A
-		"\",\"md5\":\"" MD5_A "\",\"future\":true},"
-		"{\"path\":\"l\",\"type\":\"symlink\",\"target\":\"/etc/passwd\"}]}";
+	    "{\"format\":1,\"version\":3,\"extra\":{\"x\":1},\"files\":["
+	    "{\"path\":\"d\",\"type\":\"dir\"},"
+	    "{\"path\":\"d/f\",\"type\":\"file\",\"size\":9,\"sha256\":\"" SHA_A
+	    "\",\"md5\":\"" MD5_A "\",\"future\":true},"
+	    "{\"path\":\"l\",\"type\":\"symlink\",\"target\":\"/etc/passwd\"}]}";
 	memset(&err, 0, sizeof(err));
 	rc = cairn_manifest_from_json(defaults, strlen(defaults), &back, &err);
 	CHECK_MSG("defaults: accepted", rc == 0, "%s", err.msg);
@@ -256,16 +260,16 @@ static void test_empty_manifest(void)
 static void test_setid_stripped(void)
 {
 	static const char doc[] =
-		"{\"format\":1,\"version\":1,\"files\":["
-		"{\"path\":\"d\",\"type\":\"dir\",\"mode\":1517},"              /* 02755 */
-		"{\"path\":\"d/suid\",\"type\":\"file\",\"mode\":2541,\"size\":1," /* 04755 */
-		"\"sha256\":\"" SHA_A "\",\"md5\":\"" MD5_A "\"},"
-		"{\"path\":\"d/sgid\",\"type\":\"file\",\"mode\":1517,\"size\":2," /* 02755 */
-		"\"sha256\":\"" SHA_B "\",\"md5\":\"" MD5_B "\"},"
-		"{\"path\":\"d/both\",\"type\":\"file\",\"mode\":4095,\"size\":4," /* 07777 */
-		"\"sha256\":\"" SHA_C "\",\"md5\":\"" MD5_B "\"},"
-		"{\"path\":\"d/ln\",\"type\":\"symlink\",\"target\":\"suid\"},"
-		"{\"path\":\"t\",\"type\":\"dir\",\"mode\":1023}]}"; /* 01777 */
+	    "{\"format\":1,\"version\":1,\"files\":["
+	    "{\"path\":\"d\",\"type\":\"dir\",\"mode\":1517},"                 /* 02755 */
+	    "{\"path\":\"d/suid\",\"type\":\"file\",\"mode\":2541,\"size\":1," /* 04755 */
+	    "\"sha256\":\"" SHA_A "\",\"md5\":\"" MD5_A "\"},"
+	    "{\"path\":\"d/sgid\",\"type\":\"file\",\"mode\":1517,\"size\":2," /* 02755 */
+	    "\"sha256\":\"" SHA_B "\",\"md5\":\"" MD5_B "\"},"
+	    "{\"path\":\"d/both\",\"type\":\"file\",\"mode\":4095,\"size\":4," /* 07777 */
+	    "\"sha256\":\"" SHA_C "\",\"md5\":\"" MD5_B "\"},"
+	    "{\"path\":\"d/ln\",\"type\":\"symlink\",\"target\":\"suid\"},"
+	    "{\"path\":\"t\",\"type\":\"dir\",\"mode\":1023}]}"; /* 01777 */
 	struct cairn_manifest m;
 	struct cairn_err err = {0};
 	int rc = cairn_manifest_from_json(doc, strlen(doc), &m, &err);
@@ -280,22 +284,23 @@ static void test_setid_stripped(void)
 	CHECK_MSG("setid: 07777 -> 01777", e && e->mode == 01777, "mode %o", e ? e->mode : 0);
 	e = cairn_manifest_find(&m, "d");
 	CHECK_MSG("setid: setgid dir 02755 -> 0755", e && e->mode == 0755, "mode %o",
-		  e ? e->mode : 0);
+	          e ? e->mode : 0);
 	e = cairn_manifest_find(&m, "t");
 	CHECK_MSG("setid: sticky dir kept", e && e->mode == 01777, "mode %o", e ? e->mode : 0);
 
 	CHECK_MSG("counters: bytes of files only", cairn_manifest_bytes(&m) == 7, "%llu",
-		  (unsigned long long)cairn_manifest_bytes(&m));
+	          (unsigned long long)cairn_manifest_bytes(&m));
 	CHECK_MSG("counters: files and symlinks, not dirs", cairn_manifest_files(&m) == 4, "%zu",
-		  cairn_manifest_files(&m));
+	          cairn_manifest_files(&m));
 	cairn_manifest_free(&m);
 
 	struct cairn_manifest s;
 	build_sample(&s);
-	CHECK_MSG("counters: sample bytes", cairn_manifest_bytes(&s) == 3 + (5ULL << 30) + 0 + 12 + 1,
-		  "%llu", (unsigned long long)cairn_manifest_bytes(&s));
+	CHECK_MSG("counters: sample bytes",
+	          cairn_manifest_bytes(&s) == 3 + (5ULL << 30) + 0 + 12 + 1, "%llu",
+	          (unsigned long long)cairn_manifest_bytes(&s));
 	CHECK_MSG("counters: sample files", cairn_manifest_files(&s) == 6, "%zu",
-		  cairn_manifest_files(&s));
+	          cairn_manifest_files(&s));
 	cairn_manifest_free(&s);
 }
 
@@ -399,12 +404,12 @@ static void test_relpath_check(void)
 {
 	char why[256];
 	static const char *const good[] = {
-		"a", "a/b", ".hidden", "a/.b", "..a", "a..", "...", "a/..b/c", "a b", "x-y_z.1",
-		"\xc3\xa9t\xc3\xa9", "a\\b", "a\nb",
+	    "a",   "a/b",     ".hidden",           "a/.b", "..a",  "a..", "...", "a/..b/c",
+	    "a b", "x-y_z.1", "\xc3\xa9t\xc3\xa9", "a\\b", "a\nb",
 	};
 	static const char *const bad[] = {
-		"", "/", "/a", ".", "..", "./a", "../a", "a/.", "a/..", "a/./b", "a/../b",
-		"a//b", "a/", "//", "a/b/",
+	    "",     "/",     "/a",     ".",    "..", "./a", "../a", "a/.",
+	    "a/..", "a/./b", "a/../b", "a//b", "a/", "//",  "a/b/",
 	};
 	bool all = true;
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -420,14 +425,15 @@ static void test_relpath_check(void)
 		snprintf(name, sizeof(name), "relpath: \"%s\" refused with a reason", bad[i]);
 		CHECK(name, cairn_relpath_check(bad[i], why, sizeof(why)) == -1 && why[0]);
 	}
-	CHECK("relpath: absolute reason", cairn_relpath_check("/etc", why, sizeof(why)) == -1 &&
-						  strstr(why, "absolute"));
+	CHECK("relpath: absolute reason",
+	      cairn_relpath_check("/etc", why, sizeof(why)) == -1 && strstr(why, "absolute"));
 	CHECK("relpath: trailing slash reason",
 	      cairn_relpath_check("a/b/", why, sizeof(why)) == -1 && strstr(why, "ends with '/'"));
 
 	char *c255 = repeat('c', 255), *c256 = repeat('c', 256);
 	char *p255 = xasprintf("d/%s/e", c255), *p256 = xasprintf("d/%s/e", c256);
-	CHECK("relpath: 255-byte component accepted", cairn_relpath_check(c255, why, sizeof(why)) == 0);
+	CHECK("relpath: 255-byte component accepted",
+	      cairn_relpath_check(c255, why, sizeof(why)) == 0);
 	CHECK("relpath: 256-byte component refused",
 	      cairn_relpath_check(c256, why, sizeof(why)) == -1 && strstr(why, "over-long"));
 	CHECK("relpath: 255-byte middle component accepted",
@@ -440,8 +446,8 @@ static void test_relpath_check(void)
 	free(p256);
 
 	char *l4095 = long_path(4095), *l4096 = long_path(4096);
-	CHECK_MSG("relpath: 4095-byte path accepted", cairn_relpath_check(l4095, why, sizeof(why)) == 0,
-		  "%s", why);
+	CHECK_MSG("relpath: 4095-byte path accepted",
+	          cairn_relpath_check(l4095, why, sizeof(why)) == 0, "%s", why);
 	CHECK("relpath: 4096-byte path refused",
 	      cairn_relpath_check(l4096, why, sizeof(why)) == -1 && strstr(why, "4095"));
 	free(l4095);
@@ -455,7 +461,8 @@ static void test_relpath_check(void)
 static void test_symlink_target_check(void)
 {
 	char why[256];
-	CHECK("target: relative accepted", cairn_symlink_target_check("x", 1, why, sizeof(why)) == 0);
+	CHECK("target: relative accepted",
+	      cairn_symlink_target_check("x", 1, why, sizeof(why)) == 0);
 	CHECK("target: absolute accepted",
 	      cairn_symlink_target_check("/etc/passwd", 11, why, sizeof(why)) == 0);
 	CHECK("target: dot-dot accepted",
@@ -479,7 +486,9 @@ static void test_symlink_target_check(void)
 
 #define HDR "{\"format\":1,\"version\":1,\"files\":["
 #define FTR "]}"
-#define FILE_OK(p) "{\"path\":\"" p "\",\"type\":\"file\",\"size\":1,\"sha256\":\"" SHA_A "\",\"md5\":\"" MD5_A "\"}"
+#define FILE_OK(p)                                                                                 \
+	"{\"path\":\"" p "\",\"type\":\"file\",\"size\":1,\"sha256\":\"" SHA_A                     \
+	"\",\"md5\":\"" MD5_A "\"}"
 #define DIR_OK(p) "{\"path\":\"" p "\",\"type\":\"dir\"}"
 
 struct bad_doc {
@@ -489,132 +498,132 @@ struct bad_doc {
 };
 
 static const struct bad_doc bad_docs[] = {
-	{"invalid JSON", "{\"format\":1,", "invalid JSON"},
-	{"empty document", "", "invalid JSON"},
-	{"trailing garbage", "{\"format\":1,\"version\":1,\"files\":[]} x", "invalid JSON"},
-	{"not an object (array)", "[1,2]", "not a JSON object"},
-	{"not an object or array (string)", "\"manifest\"", "invalid JSON"},
-	{"missing format", "{\"version\":1,\"files\":[]}", "missing \"format\""},
-	{"format 2", "{\"format\":2,\"version\":1,\"files\":[]}", "\"format\" must be an integer"},
-	{"format 0", "{\"format\":0,\"version\":1,\"files\":[]}", "\"format\" must be an integer"},
-	{"format is a string", "{\"format\":\"1\",\"version\":1,\"files\":[]}",
-	 "\"format\" must be an integer"},
-	{"missing version", "{\"format\":1,\"files\":[]}", "missing \"version\""},
-	{"version negative", "{\"format\":1,\"version\":-1,\"files\":[]}",
-	 "\"version\" must be an integer"},
-	{"version too large", "{\"format\":1,\"version\":4294967296,\"files\":[]}",
-	 "\"version\" must be an integer"},
-	{"version is a float", "{\"format\":1,\"version\":1.5,\"files\":[]}",
-	 "\"version\" must be an integer"},
-	{"parent negative", "{\"format\":1,\"version\":1,\"parent\":-1,\"files\":[]}",
-	 "\"parent\" must be an integer"},
-	{"created negative", "{\"format\":1,\"version\":1,\"created\":-5,\"files\":[]}",
-	 "\"created\" must be an integer"},
-	{"workspace not a string", "{\"format\":1,\"version\":1,\"workspace\":7,\"files\":[]}",
-	 "\"workspace\" must be a string"},
-	{"user not a string", "{\"format\":1,\"version\":1,\"user\":null,\"files\":[]}",
-	 "\"user\" must be a string"},
-	{"files missing", "{\"format\":1,\"version\":1}", "\"files\" must be an array"},
-	{"files not an array", "{\"format\":1,\"version\":1,\"files\":{}}",
-	 "\"files\" must be an array"},
-	{"entry not an object", HDR "\"a\"" FTR, "is not an object"},
-	{"entry is null", HDR "null" FTR, "is not an object"},
-	{"missing path", HDR "{\"type\":\"dir\"}" FTR, "missing \"path\""},
-	{"path not a string", HDR "{\"path\":5,\"type\":\"dir\"}" FTR, "\"path\" must be a string"},
-	{"missing type", HDR "{\"path\":\"a\"}" FTR, "missing \"type\""},
-	{"type not a string", HDR "{\"path\":\"a\",\"type\":1}" FTR, "\"type\" must be a string"},
-	{"empty path", HDR DIR_OK("") FTR, "path is empty"},
-	{"path absolute", HDR DIR_OK("/etc") FTR, "is absolute"},
-	{"path with ..", HDR DIR_OK("a") "," DIR_OK("a/../b") FTR, "has an empty"},
-	{"path is ..", HDR DIR_OK("..") FTR, "has an empty"},
-	{"path with .", HDR DIR_OK("a") "," DIR_OK("a/./b") FTR, "has an empty"},
-	{"path is .", HDR DIR_OK(".") FTR, "has an empty"},
-	{"path with empty component", HDR DIR_OK("a") "," DIR_OK("a//b") FTR, "has an empty"},
-	{"path with trailing slash", HDR DIR_OK("a/") FTR, "ends with '/'"},
-	{"component over 255 bytes", NULL, "over-long component"},
-	{"path over 4095 bytes", NULL, "longer than 4095 bytes"},
-	{"path far over the limit", NULL, "\"path\" must be a string"},
-	{"path with embedded NUL", HDR DIR_OK("a\\u0000b") FTR, "invalid JSON"},
-	{"unknown type", HDR "{\"path\":\"a\",\"type\":\"fifo\"}" FTR, "unknown type \"fifo\""},
-	{"type with different case", HDR "{\"path\":\"a\",\"type\":\"File\"}" FTR, "unknown type"},
-	{"file without sha256",
-	 HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":1,\"md5\":\"" MD5_A "\"}" FTR,
-	 "missing \"sha256\""},
-	{"file without md5",
-	 HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":1,\"sha256\":\"" SHA_A "\"}" FTR,
-	 "missing \"md5\""},
-	{"file without size",
-	 HDR "{\"path\":\"a\",\"type\":\"file\",\"sha256\":\"" SHA_A "\",\"md5\":\"" MD5_A "\"}" FTR,
-	 "missing \"size\""},
-	{"sha256 uppercase",
-	 HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":1,\"sha256\":"
-	     "\"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef\",\"md5\":\"" MD5_A
-	     "\"}" FTR,
-	 "malformed digest"},
-	{"sha256 short",
-	 HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":1,\"sha256\":\"0123abcd\",\"md5\":\"" MD5_A
-	     "\"}" FTR,
-	 "malformed digest"},
-	{"sha256 one byte long",
-	 HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":1,\"sha256\":\"" SHA_A "0\",\"md5\":\"" MD5_A
-	     "\"}" FTR,
-	 "malformed digest"},
-	{"sha256 non-hex",
-	 HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":1,\"sha256\":"
-	     "\"g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\",\"md5\":\"" MD5_A
-	     "\"}" FTR,
-	 "malformed digest"},
-	{"sha256 not a string",
-	 HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":1,\"sha256\":[],\"md5\":\"" MD5_A "\"}" FTR,
-	 "\"sha256\" must be a string"},
-	{"md5 short",
-	 HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":1,\"sha256\":\"" SHA_A "\",\"md5\":\"" SHA_A
-	     "\"}" FTR,
-	 "malformed digest"},
-	{"md5 non-hex",
-	 HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":1,\"sha256\":\"" SHA_A
-	     "\",\"md5\":\"0123456789abcdef0123456789abcdeZ\"}" FTR,
-	 "malformed digest"},
-	{"negative size",
-	 HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":-1,\"sha256\":\"" SHA_A "\",\"md5\":\"" MD5_A
-	     "\"}" FTR,
-	 "\"size\" must be an integer"},
-	{"size is a string",
-	 HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":\"1\",\"sha256\":\"" SHA_A
-	     "\",\"md5\":\"" MD5_A "\"}" FTR,
-	 "\"size\" must be an integer"},
-	{"mode over 07777", HDR "{\"path\":\"a\",\"type\":\"dir\",\"mode\":4096}" FTR,
-	 "\"mode\" must be an integer in [0, 4095]"},
-	{"mode negative", HDR "{\"path\":\"a\",\"type\":\"dir\",\"mode\":-1}" FTR,
-	 "\"mode\" must be an integer"},
-	{"mtime_ns not an integer", HDR "{\"path\":\"a\",\"type\":\"dir\",\"mtime_ns\":\"now\"}" FTR,
-	 "\"mtime_ns\" must be an integer"},
-	{"ino negative", HDR "{\"path\":\"a\",\"type\":\"dir\",\"ino\":-3}" FTR,
-	 "\"ino\" must be an integer"},
-	{"symlink without target", HDR "{\"path\":\"l\",\"type\":\"symlink\"}" FTR,
-	 "symlink without a target"},
-	{"symlink target not a string", HDR "{\"path\":\"l\",\"type\":\"symlink\",\"target\":1}" FTR,
-	 "symlink without a target"},
-	{"symlink empty target", HDR "{\"path\":\"l\",\"type\":\"symlink\",\"target\":\"\"}" FTR,
-	 "symlink target is empty"},
-	{"symlink target with NUL",
-	 HDR "{\"path\":\"l\",\"type\":\"symlink\",\"target\":\"a\\u0000b\"}" FTR, "invalid JSON"},
-	{"symlink target over 4095 bytes", NULL, "too long"},
-	{"duplicate path", HDR DIR_OK("a") "," DIR_OK("a") FTR, "appears twice"},
-	{"duplicate path of different types", HDR DIR_OK("a") "," FILE_OK("a") FTR, "appears twice"},
-	{"parent directory entry missing", HDR FILE_OK("a/b") FTR, "no parent directory entry"},
-	{"grandparent directory entry missing", HDR DIR_OK("a/b") "," FILE_OK("a/b/c") FTR,
-	 "no parent directory entry"},
-	{"parent is a file", HDR FILE_OK("a") "," FILE_OK("a/b") FTR, "no parent directory entry"},
-	{"parent is a symlink",
-	 HDR "{\"path\":\"a\",\"type\":\"symlink\",\"target\":\"/etc\"}," FILE_OK("a/b") FTR,
-	 "no parent directory entry"},
-	{"duplicate JSON keys at top level", "{\"format\":1,\"version\":1,\"version\":2,\"files\":[]}",
-	 "duplicate"},
-	{"duplicate JSON keys in an entry", HDR "{\"path\":\"a\",\"path\":\"b\",\"type\":\"dir\"}" FTR,
-	 "duplicate"},
-	{"one bad entry among good ones", HDR DIR_OK("a") "," FILE_OK("a/b") ",{\"path\":\"a/c\"}" FTR,
-	 "missing \"type\""},
+    {"invalid JSON", "{\"format\":1,", "invalid JSON"},
+    {"empty document", "", "invalid JSON"},
+    {"trailing garbage", "{\"format\":1,\"version\":1,\"files\":[]} x", "invalid JSON"},
+    {"not an object (array)", "[1,2]", "not a JSON object"},
+    {"not an object or array (string)", "\"manifest\"", "invalid JSON"},
+    {"missing format", "{\"version\":1,\"files\":[]}", "missing \"format\""},
+    {"format 2", "{\"format\":2,\"version\":1,\"files\":[]}", "\"format\" must be an integer"},
+    {"format 0", "{\"format\":0,\"version\":1,\"files\":[]}", "\"format\" must be an integer"},
+    {"format is a string", "{\"format\":\"1\",\"version\":1,\"files\":[]}",
+     "\"format\" must be an integer"},
+    {"missing version", "{\"format\":1,\"files\":[]}", "missing \"version\""},
+    {"version negative", "{\"format\":1,\"version\":-1,\"files\":[]}",
+     "\"version\" must be an integer"},
+    {"version too large", "{\"format\":1,\"version\":4294967296,\"files\":[]}",
+     "\"version\" must be an integer"},
+    {"version is a float", "{\"format\":1,\"version\":1.5,\"files\":[]}",
+     "\"version\" must be an integer"},
+    {"parent negative", "{\"format\":1,\"version\":1,\"parent\":-1,\"files\":[]}",
+     "\"parent\" must be an integer"},
+    {"created negative", "{\"format\":1,\"version\":1,\"created\":-5,\"files\":[]}",
+     "\"created\" must be an integer"},
+    {"workspace not a string", "{\"format\":1,\"version\":1,\"workspace\":7,\"files\":[]}",
+     "\"workspace\" must be a string"},
+    {"user not a string", "{\"format\":1,\"version\":1,\"user\":null,\"files\":[]}",
+     "\"user\" must be a string"},
+    {"files missing", "{\"format\":1,\"version\":1}", "\"files\" must be an array"},
+    {"files not an array", "{\"format\":1,\"version\":1,\"files\":{}}",
+     "\"files\" must be an array"},
+    {"entry not an object", HDR "\"a\"" FTR, "is not an object"},
+    {"entry is null", HDR "null" FTR, "is not an object"},
+    {"missing path", HDR "{\"type\":\"dir\"}" FTR, "missing \"path\""},
+    {"path not a string", HDR "{\"path\":5,\"type\":\"dir\"}" FTR, "\"path\" must be a string"},
+    {"missing type", HDR "{\"path\":\"a\"}" FTR, "missing \"type\""},
+    {"type not a string", HDR "{\"path\":\"a\",\"type\":1}" FTR, "\"type\" must be a string"},
+    {"empty path", HDR DIR_OK("") FTR, "path is empty"},
+    {"path absolute", HDR DIR_OK("/etc") FTR, "is absolute"},
+    {"path with ..", HDR DIR_OK("a") "," DIR_OK("a/../b") FTR, "has an empty"},
+    {"path is ..", HDR DIR_OK("..") FTR, "has an empty"},
+    {"path with .", HDR DIR_OK("a") "," DIR_OK("a/./b") FTR, "has an empty"},
+    {"path is .", HDR DIR_OK(".") FTR, "has an empty"},
+    {"path with empty component", HDR DIR_OK("a") "," DIR_OK("a//b") FTR, "has an empty"},
+    {"path with trailing slash", HDR DIR_OK("a/") FTR, "ends with '/'"},
+    {"component over 255 bytes", NULL, "over-long component"},
+    {"path over 4095 bytes", NULL, "longer than 4095 bytes"},
+    {"path far over the limit", NULL, "\"path\" must be a string"},
+    {"path with embedded NUL", HDR DIR_OK("a\\u0000b") FTR, "invalid JSON"},
+    {"unknown type", HDR "{\"path\":\"a\",\"type\":\"fifo\"}" FTR, "unknown type \"fifo\""},
+    {"type with different case", HDR "{\"path\":\"a\",\"type\":\"File\"}" FTR, "unknown type"},
+    {"file without sha256",
+     HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":1,\"md5\":\"" MD5_A "\"}" FTR,
+     "missing \"sha256\""},
+    {"file without md5",
+     HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":1,\"sha256\":\"" SHA_A "\"}" FTR,
+     "missing \"md5\""},
+    {"file without size",
+     HDR "{\"path\":\"a\",\"type\":\"file\",\"sha256\":\"" SHA_A "\",\"md5\":\"" MD5_A "\"}" FTR,
+     "missing \"size\""},
+    {"sha256 uppercase",
+     HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":1,\"sha256\":"
+         "\"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef\",\"md5\":\"" MD5_A
+         "\"}" FTR,
+     "malformed digest"},
+    {"sha256 short",
+     HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":1,\"sha256\":\"0123abcd\",\"md5\":\"" MD5_A
+         "\"}" FTR,
+     "malformed digest"},
+    {"sha256 one byte long",
+     HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":1,\"sha256\":\"" SHA_A "0\",\"md5\":\"" MD5_A
+         "\"}" FTR,
+     "malformed digest"},
+    {"sha256 non-hex",
+     HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":1,\"sha256\":"
+         "\"g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\",\"md5\":\"" MD5_A
+         "\"}" FTR,
+     "malformed digest"},
+    {"sha256 not a string",
+     HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":1,\"sha256\":[],\"md5\":\"" MD5_A "\"}" FTR,
+     "\"sha256\" must be a string"},
+    {"md5 short",
+     HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":1,\"sha256\":\"" SHA_A "\",\"md5\":\"" SHA_A
+         "\"}" FTR,
+     "malformed digest"},
+    {"md5 non-hex",
+     HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":1,\"sha256\":\"" SHA_A
+         "\",\"md5\":\"0123456789abcdef0123456789abcdeZ\"}" FTR,
+     "malformed digest"},
+    {"negative size",
+     HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":-1,\"sha256\":\"" SHA_A "\",\"md5\":\"" MD5_A
+         "\"}" FTR,
+     "\"size\" must be an integer"},
+    {"size is a string",
+     HDR "{\"path\":\"a\",\"type\":\"file\",\"size\":\"1\",\"sha256\":\"" SHA_A
+         "\",\"md5\":\"" MD5_A "\"}" FTR,
+     "\"size\" must be an integer"},
+    {"mode over 07777", HDR "{\"path\":\"a\",\"type\":\"dir\",\"mode\":4096}" FTR,
+     "\"mode\" must be an integer in [0, 4095]"},
+    {"mode negative", HDR "{\"path\":\"a\",\"type\":\"dir\",\"mode\":-1}" FTR,
+     "\"mode\" must be an integer"},
+    {"mtime_ns not an integer", HDR "{\"path\":\"a\",\"type\":\"dir\",\"mtime_ns\":\"now\"}" FTR,
+     "\"mtime_ns\" must be an integer"},
+    {"ino negative", HDR "{\"path\":\"a\",\"type\":\"dir\",\"ino\":-3}" FTR,
+     "\"ino\" must be an integer"},
+    {"symlink without target", HDR "{\"path\":\"l\",\"type\":\"symlink\"}" FTR,
+     "symlink without a target"},
+    {"symlink target not a string", HDR "{\"path\":\"l\",\"type\":\"symlink\",\"target\":1}" FTR,
+     "symlink without a target"},
+    {"symlink empty target", HDR "{\"path\":\"l\",\"type\":\"symlink\",\"target\":\"\"}" FTR,
+     "symlink target is empty"},
+    {"symlink target with NUL",
+     HDR "{\"path\":\"l\",\"type\":\"symlink\",\"target\":\"a\\u0000b\"}" FTR, "invalid JSON"},
+    {"symlink target over 4095 bytes", NULL, "too long"},
+    {"duplicate path", HDR DIR_OK("a") "," DIR_OK("a") FTR, "appears twice"},
+    {"duplicate path of different types", HDR DIR_OK("a") "," FILE_OK("a") FTR, "appears twice"},
+    {"parent directory entry missing", HDR FILE_OK("a/b") FTR, "no parent directory entry"},
+    {"grandparent directory entry missing", HDR DIR_OK("a/b") "," FILE_OK("a/b/c") FTR,
+     "no parent directory entry"},
+    {"parent is a file", HDR FILE_OK("a") "," FILE_OK("a/b") FTR, "no parent directory entry"},
+    {"parent is a symlink",
+     HDR "{\"path\":\"a\",\"type\":\"symlink\",\"target\":\"/etc\"}," FILE_OK("a/b") FTR,
+     "no parent directory entry"},
+    {"duplicate JSON keys at top level", "{\"format\":1,\"version\":1,\"version\":2,\"files\":[]}",
+     "duplicate"},
+    {"duplicate JSON keys in an entry", HDR "{\"path\":\"a\",\"path\":\"b\",\"type\":\"dir\"}" FTR,
+     "duplicate"},
+    {"one bad entry among good ones", HDR DIR_OK("a") "," FILE_OK("a/b") ",{\"path\":\"a/c\"}" FTR,
+     "missing \"type\""},
 };
 
 static char *build_bad(size_t row)
@@ -634,8 +643,8 @@ static char *build_bad(size_t row)
 	}
 	if (!strcmp(what, "symlink target over 4095 bytes")) {
 		char *t = repeat('t', 4096);
-		char *d = xasprintf(HDR "{\"path\":\"l\",\"type\":\"symlink\",\"target\":\"%s\"}" FTR,
-				    t);
+		char *d =
+		    xasprintf(HDR "{\"path\":\"l\",\"type\":\"symlink\",\"target\":\"%s\"}" FTR, t);
 		free(t);
 		return d;
 	}
@@ -659,7 +668,7 @@ static void test_malformed(void)
 		memset(&m, 0xa5, sizeof(m)); /* from_json must initialise it */
 		int rc = cairn_manifest_from_json(doc, strlen(doc), &m, &err);
 		CHECK_MSG(name, rc == -1 && strstr(err.msg, bad_docs[i].expect) && m.n == 0 && !m.e,
-			  "rc=%d msg=\"%s\" (want \"%s\")", rc, err.msg, bad_docs[i].expect);
+		          "rc=%d msg=\"%s\" (want \"%s\")", rc, err.msg, bad_docs[i].expect);
 		if (rc == 0)
 			cairn_manifest_free(&m);
 		free(built);
