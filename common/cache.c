@@ -232,7 +232,7 @@ static void list_level(const char *path, int depth, struct cache_tree **v, size_
 			continue;
 		*v = xrealloc(*v, (*n + 1) * sizeof(**v));
 		(*v)[*n].dir = steal_ptr(&sub);
-		(*v)[*n].used = (int64_t)sb.st_mtim.tv_sec;
+		(*v)[*n].used = (int64_t)sb.st_mtim.tv_sec * 1000000000LL + sb.st_mtim.tv_nsec;
 		(*v)[*n].bytes = state_bytes(fd);
 		(*n)++;
 	}

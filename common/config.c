@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 static void set_defaults(struct cairn_config *c)
 {
@@ -176,11 +177,21 @@ int cairn_config_load(const char *path, struct cairn_config *cfg, struct cairn_e
 	size_t cap = 0;
 	int lineno = 0;
 
+	char beside[4096];
 	memset(cfg, 0, sizeof(*cfg));
 	if (!path)
 		path = getenv("CAIRN_CONF");
 	if (!path || !*path) {
+		/* Like Slurm's own extra config files: next to slurm.conf. slurmd hands
+		 * SLURM_CONF to the Prolog, Epilog and slurmstepd, but not CAIRN_CONF. */
+		const char *sc = getenv("SLURM_CONF");
+		const char *slash = sc ? strrchr(sc, '/') : NULL;
 		path = CAIRN_DEFAULT_CONF;
+		if (slash && (size_t)(slash - sc) < sizeof(beside) - 12) {
+			snprintf(beside, sizeof(beside), "%.*s/cairn.conf", (int)(slash - sc), sc);
+			if (access(beside, F_OK) == 0)
+				path = beside;
+		}
 		named = false;
 	}
 	cfg->path = xstrdup(path);

@@ -27,8 +27,9 @@ struct cairn_config {
 	char *log_file; /* optional: where Prolog/Epilog append admin-facing lines */
 };
 
-/* Load path (or $CAIRN_CONF, or the default when path is NULL). A missing file
- * at the default path gives the defaults; a named file that is missing is an error. */
+/* Load path; when path is NULL: $CAIRN_CONF, else cairn.conf beside $SLURM_CONF if
+ * it exists, else /etc/slurm/cairn.conf. A missing file at the default path gives
+ * the defaults; a named file that is missing is an error. */
 int cairn_config_load(const char *path, struct cairn_config *cfg, struct cairn_err *err);
 void cairn_config_free(struct cairn_config *cfg);
 

@@ -58,7 +58,7 @@ int main(void)
 		                "missing)\n");
 		return 1;
 	}
-	if (cairn_config_load(cairn_slurm_conf_path(), &cfg, &err) < 0) {
+	if (cairn_config_load(NULL, &cfg, &err) < 0) {
 		fprintf(stderr, "cairn-epilog: job %s: %s\n", job_id, err.msg);
 		return 0;
 	}

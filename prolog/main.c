@@ -81,7 +81,7 @@ int main(void)
 		                "SLURM_JOB_UID and SLURM_JOB_GID are missing)\n");
 		return 1;
 	}
-	if (cairn_config_load(cairn_slurm_conf_path(), &cfg, &err) < 0) {
+	if (cairn_config_load(NULL, &cfg, &err) < 0) {
 		/* The admin's mistake: log it and fail the job, not the node. */
 		admin_log(job_id, err.msg);
 		rec.job_id = xstrdup(job_id);

@@ -85,20 +85,3 @@ char *cairn_slurm_batch_script(const char *job_id, size_t *len, char *err, size_
 	*len = size;
 	return buf;
 }
-
-const char *cairn_slurm_conf_path(void)
-{
-	static char path[4096];
-	const char *c = getenv("CAIRN_CONF");
-	if (c && *c)
-		return c;
-	const char *s = getenv("SLURM_CONF");
-	if (s && *s) {
-		const char *slash = strrchr(s, '/');
-		if (slash) {
-			snprintf(path, sizeof(path), "%.*s/cairn.conf", (int)(slash - s), s);
-			return path;
-		}
-	}
-	return CAIRN_DEFAULT_CONF;
-}

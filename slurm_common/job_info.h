@@ -20,7 +20,5 @@ int cairn_slurm_job_load(const char *job_id, struct cairn_slurm_job *j, char *er
 void cairn_slurm_job_free(struct cairn_slurm_job *j);
 /* The batch script text (malloc'd), or NULL with err. */
 char *cairn_slurm_batch_script(const char *job_id, size_t *len, char *err, size_t errlen);
-/* The config file: $CAIRN_CONF, else cairn.conf beside $SLURM_CONF, else the default. */
-const char *cairn_slurm_conf_path(void);
 
 #endif

@@ -110,7 +110,29 @@ import json, subprocess, sys
 s = json.loads(subprocess.check_output([sys.argv[1], "show", "crash", "--json"]))
 sys.exit(s["versions"] != list(range(1, s["version"] + 1)))' "$CAIRN"
 
-# 10. CLI read side.
+# 10. The node cache is an LRU bounded by CacheMax; trees in use are kept.
+cp "$T/cairn.conf" "$T/small.conf"
+echo "CacheMax = 3K" >>"$T/small.conf"
+uid=$(id -u "$USER_")
+CAIRN_CONF=$T/small.conf crun --volume lru1:l1 -- sh -c 'head -c 2048 /dev/zero > l1/f'
+sleep 1.1
+CAIRN_CONF=$T/small.conf crun --volume lru2:l2 -- sh -c 'head -c 2048 /dev/zero > l2/f'
+check "cache: below CacheMax nothing is evicted" [ -d "$T/cache/default/lru1/u$uid/data" ]
+sleep 1.1
+CAIRN_CONF=$T/small.conf crun --volume lru3:l3 -- true
+check "cache: the least recently used volume is evicted past CacheMax" [ ! -e "$T/cache/default/lru1/u$uid" ]
+check "cache: a recent volume stays cached" [ -d "$T/cache/default/lru2/u$uid/data" ]
+# lru2 is the oldest now, but a running job holds it.
+CAIRN_CONF=$T/small.conf "$CAIRN" run --user "$USER_" --volume lru2:l2 -- sleep 3 2>/dev/null &
+holder=$!
+sleep 1
+CAIRN_CONF=$T/small.conf crun --volume lru5:l5 -- sh -c 'head -c 2048 /dev/zero > l5/f'
+CAIRN_CONF=$T/small.conf crun --volume lru6:l6 -- true
+check "cache: a volume held by a running job is never evicted" [ -d "$T/cache/default/lru2/u$uid/data" ]
+wait $holder
+check "cache: an evicted volume still hydrates from storage" [ "$(CAIRN_CONF=$T/small.conf crun --volume lru1:l1 -- stat -c %s l1/f)" = 2048 ]
+
+# 11. CLI read side.
 check "cli: list shows the volume" sh -c "'$CAIRN' list | grep -q '^agent '"
 check "cli: list --json is JSON" sh -c "'$CAIRN' list --json | python3 -c 'import json,sys; json.load(sys.stdin)'"
 check "cli: show --json has the version" sh -c "'$CAIRN' show agent --json | grep -q '\"version\"'"
