@@ -396,7 +396,7 @@ int cairn_hydrate(struct cairn_store *st, const char *ws, const char *vol,
 	memset(stats, 0, sizeof(*stats));
 	cairn_manifest_init(&c.newstate);
 	cairn_cache_load_state(cv, &c.state);
-	int rv = cairn_worker_run(u, hydrate_worker, hydrate_serve, &c, err);
+	int rv = cairn_worker_run(u, &cv->datafd, hydrate_worker, hydrate_serve, &c, err);
 	if (rv == 0) {
 		c.newstate.version = target->version;
 		rv = cairn_cache_save_state(cv, &c.newstate, err);

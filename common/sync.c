@@ -312,7 +312,7 @@ int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct c
 	memset(stats, 0, sizeof(*stats));
 	cairn_manifest_init(&c.newm);
 	cairn_cache_load_state(cv, &c.state);
-	if (cairn_worker_run(u, sync_worker, sync_serve, &c, err) < 0)
+	if (cairn_worker_run(u, &cv->datafd, sync_worker, sync_serve, &c, err) < 0)
 		goto out;
 	if (check_digests(&c, err) < 0)
 		goto out;

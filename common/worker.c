@@ -1,6 +1,8 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -18,8 +20,22 @@ void cairn_worker_error_frame(const char *payload, struct cairn_err *err)
 		cairn_seterr(err, "%s", payload[0] ? payload + 1 : "worker failed");
 }
 
-int cairn_worker_run(const struct cairn_user *u, cairn_worker_fn child_fn, cairn_worker_fn serve_fn,
-                     void *arg, struct cairn_err *err)
+/* In the child: the socket becomes fd 3, the tree fd 4, and nothing else stays. */
+static int keep_only(int *sock, int *tree_fd)
+{
+	/* Move both out of the way first so neither overwrites the other. */
+	int s = fcntl(*sock, F_DUPFD, 100), t = fcntl(*tree_fd, F_DUPFD, 100);
+	if (s < 0 || t < 0 || dup2(s, 3) < 0 || dup2(t, 4) < 0)
+		return -1;
+	*sock = 3;
+	*tree_fd = 4;
+	if (close_range(5, ~0U, 0) < 0)
+		return -1;
+	return fcntl(3, F_SETFD, FD_CLOEXEC) < 0 || fcntl(4, F_SETFD, FD_CLOEXEC) < 0 ? -1 : 0;
+}
+
+int cairn_worker_run(const struct cairn_user *u, int *tree_fd, cairn_worker_fn child_fn,
+		     cairn_worker_fn serve_fn, void *arg, struct cairn_err *err)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -36,9 +52,16 @@ int cairn_worker_run(const struct cairn_user *u, cairn_worker_fn child_fn, cairn
 	}
 	if (pid == 0) {
 		struct cairn_err cerr = {0};
+		int sock = sv[1];
 		close(sv[0]);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* Stdio stays, for messages. */
+		if (keep_only(&sock, tree_fd) < 0)
+			_exit(2);
+		sv[1] = sock;
 		int r = cairn_drop_privileges(u, &cerr);
+		/* Not ptraceable by the user it now runs as. */
+		prctl(PR_SET_DUMPABLE, 0);
 		if (r == 0)
 			r = child_fn(sv[1], arg, &cerr);
 		if (r < 0) {

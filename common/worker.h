@@ -10,10 +10,13 @@
 typedef int (*cairn_worker_fn)(int sock, void *arg, struct cairn_err *err);
 
 /* Fork; the child drops to u and runs child_fn(sock), then reports DONE or ERR.
- * The parent runs serve_fn(sock) which must return when it sees DONE (0) or ERR
- * (-1, message in err, user flag kept). Returns -1 if either side failed. */
-int cairn_worker_run(const struct cairn_user *u, cairn_worker_fn child_fn, cairn_worker_fn serve_fn,
-                     void *arg, struct cairn_err *err);
+ * The child keeps only the socket and *tree_fd (the tree it works on; updated to
+ * the child's number): every other descriptor of the root process, such as the
+ * store's, is closed before the drop. The parent runs serve_fn(sock) which must
+ * return when it sees DONE (0) or ERR (-1, message in err, user flag kept).
+ * Returns -1 if either side failed. */
+int cairn_worker_run(const struct cairn_user *u, int *tree_fd, cairn_worker_fn child_fn,
+		     cairn_worker_fn serve_fn, void *arg, struct cairn_err *err);
 
 /* For a serve loop: turn a received ERR frame into err. */
 void cairn_worker_error_frame(const char *payload, struct cairn_err *err);
