@@ -8,7 +8,7 @@
 
 static void set_defaults(struct cairn_config *c)
 {
-	c->storage = xstrdup("file:///var/lib/cairn/store");
+	c->storage = xstrdup("file:///shared/cairn");
 	c->workspace = xstrdup("account");
 	c->cache_dir = xstrdup("/var/cache/cairn");
 	c->cache_max = 10ULL * 1000 * 1000 * 1000;
@@ -57,7 +57,10 @@ static int set_prefixes(struct cairn_config *c, char *v, const char *key, int li
 	char *save = NULL;
 	for (char *tok = strtok_r(v, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
 		size_t n = strlen(tok);
-		if (tok[0] != '/' || n < 2 || strstr(tok, "/../") || strstr(tok, "/./")) {
+		bool dots = strstr(tok, "/../") || strstr(tok, "/./") ||
+		            (n >= 3 && !strcmp(tok + n - 3, "/..")) ||
+		            (n >= 2 && !strcmp(tok + n - 2, "/."));
+		if (tok[0] != '/' || n < 2 || dots) {
 			cairn_seterr(err,
 			             "%s:%d: %s: \"%s\" is not an absolute directory prefix; "
 			             "write prefixes like /data/",
@@ -227,6 +230,10 @@ int cairn_config_load(const char *path, struct cairn_config *cfg, struct cairn_e
 		}
 		if (apply(cfg, key, val, lineno, err) < 0)
 			goto fail;
+	}
+	if (ferror(f)) {
+		cairn_seterr(err, "cannot read %s: %s", path, strerror(errno));
+		goto fail;
 	}
 	if (cfg->lease_renew == 0 || cfg->lease_renew >= cfg->lease_ttl) {
 		cairn_seterr(err, "%s: LeaseRenew (%u) must be positive and below LeaseTTL (%u)",

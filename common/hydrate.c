@@ -61,8 +61,8 @@ static int fetch_file(int sock, int rootfd, const struct cairn_entry *t, struct 
 	}
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
 		memset(rnd, 0, sizeof(rnd));
-	snprintf(tmp, sizeof(tmp), ".cairn-tmp.%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
-	         rnd[3], rnd[4], rnd[5]);
+	snprintf(tmp, sizeof(tmp), CAIRN_TMP_PREFIX "%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+	         rnd[2], rnd[3], rnd[4], rnd[5]);
 	autoclose int fd =
 	    openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -161,7 +161,7 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 
 	cairn_manifest_init(&local);
 	cairn_manifest_init(&out);
-	if (cairn_tree_scan(rootfd, &local, &skipped, err) < 0)
+	if (cairn_tree_scan(rootfd, true, &local, &skipped, err) < 0)
 		goto out;
 	/* Remove what the target does not have (children before parents). */
 	for (size_t i = local.n; i-- > 0;) {

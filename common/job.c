@@ -291,7 +291,8 @@ int cairn_job_prepare(const struct cairn_config *cfg, struct cairn_job_spec *spe
 		return 0;
 	if (cairn_spec_resolve(spec, &ctx, cfg->allowed_prefixes, cfg->nallowed_prefixes, &errs) <
 	    0) {
-		rec->error = xstrdup(errs.n ? errs.msg[0] : "invalid volume request");
+		rec->error =
+		    xasprintf("cairn: %s", errs.n ? errs.msg[0] : "invalid volume request");
 		cairn_errlist_free(&errs);
 		return 0;
 	}
@@ -410,9 +411,9 @@ int cairn_job_finish(const struct cairn_config *cfg, struct cairn_job_record *re
 			if (cairn_sync(st, rec->workspace, jv->name, &cv, &u, rec->job_id, &stats,
 			               &verr) < 0) {
 				autofree char *l = xasprintf(
-				    "cairn: volume %s: sync failed, the volume keeps version %u: "
-				    "%s",
-				    jv->name, jv->version, verr.msg);
+				    "cairn: volume %s: sync failed, this job's changes were not "
+				    "committed: %s",
+				    jv->name, verr.msg);
 				cairn_job_record_line(rec, l);
 				rv = -1;
 			} else {

@@ -42,17 +42,13 @@ struct cairn_entry *cairn_manifest_add(struct cairn_manifest *m, const char *pat
 static int pathcmp(const char *a, const char *b)
 {
 	for (;; a++, b++) {
-		unsigned char ca = (unsigned char)*a, cb = (unsigned char)*b;
-		if (ca == cb) {
-			if (!ca)
-				return 0;
-			continue;
-		}
-		if (ca == '/')
-			ca = 1;
-		if (cb == '/')
-			cb = 1;
-		return ca < cb ? -1 : 1;
+		/* End of string < '/' < every other byte, so parents sort first. */
+		int ca = *a == '/' ? 1 : *a ? (unsigned char)*a + 1 : 0;
+		int cb = *b == '/' ? 1 : *b ? (unsigned char)*b + 1 : 0;
+		if (ca != cb)
+			return ca < cb ? -1 : 1;
+		if (!ca)
+			return 0;
 	}
 }
 
@@ -71,6 +67,8 @@ void cairn_manifest_sort(struct cairn_manifest *m)
 struct cairn_entry *cairn_manifest_find(const struct cairn_manifest *m, const char *path)
 {
 	struct cairn_entry key = {.path = (char *)path};
+	if (!m->n)
+		return NULL;
 	return bsearch(&key, m->e, m->n, sizeof(*m->e), entcmp);
 }
 

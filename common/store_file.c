@@ -44,7 +44,7 @@ static int fs_get(struct cairn_store *st, const char *key, cairn_sink_fn sink, v
 	struct file_store *fs = fs_of(st);
 	autoclose int fd = openat(fs->rootfd, key, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
-		if (errno == ENOENT)
+		if (errno == ENOENT || errno == ENOTDIR)
 			return CAIRN_STORE_NOTFOUND;
 		cairn_seterr(err, "storage: cannot open %s/%s: %s", fs->root, key, strerror(errno));
 		return -1;
@@ -172,7 +172,13 @@ static int fs_del(struct cairn_store *st, const char *key, struct cairn_err *err
 	return 0;
 }
 
-/* Recursive listing in lexical order per directory; keys are reported relative to root. */
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Recursive listing in lexical order per directory; keys are reported relative to
+ * root. Returns -1 on error, 1 when the callback asked to stop, else 0. */
 static int list_dir(int dfd, const char *rel, cairn_list_fn fn, void *arg, struct cairn_err *err)
 {
 	DIR *d = fdopendir(dfd);
@@ -181,45 +187,37 @@ static int list_dir(int dfd, const char *rel, cairn_list_fn fn, void *arg, struc
 		cairn_seterr(err, "storage: cannot list %s: %s", rel, strerror(errno));
 		return -1;
 	}
-	struct dirent **names = NULL;
+	char **names = NULL;
 	size_t n = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		names = xrealloc(names, (n + 1) * sizeof(*names));
-		names[n] = xcalloc(1, sizeof(struct dirent));
-		memcpy(names[n], de, sizeof(struct dirent));
-		n++;
+		names[n++] = xstrdup(de->d_name);
 	}
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_name);
 	int rv = 0;
-	for (size_t i = 0; i < n; i++) {
-		for (size_t j = i + 1; j < n; j++)
-			if (strcmp(names[j]->d_name, names[i]->d_name) < 0) {
-				struct dirent *t = names[i];
-				names[i] = names[j];
-				names[j] = t;
-			}
-	}
 	for (size_t i = 0; i < n && rv == 0; i++) {
-		autofree char *key = xasprintf("%s/%s", rel, names[i]->d_name);
+		autofree char *key = xasprintf("%s/%s", rel, names[i]);
 		struct stat sb;
-		if (fstatat(dirfd(d), names[i]->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		if (fstatat(dirfd(d), names[i], &sb, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		if (S_ISDIR(sb.st_mode)) {
-			int sub = openat(dirfd(d), names[i]->d_name,
+			int sub = openat(dirfd(d), names[i],
 			                 O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 			if (sub >= 0)
 				rv = list_dir(sub, key, fn, arg, err);
 		} else if (S_ISREG(sb.st_mode)) {
 			rv = fn(arg, key, (uint64_t)sb.st_size);
+			if (rv < 0)
+				cairn_seterr(err, "storage: listing stopped at %s", key);
 		}
 	}
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	cairn_strv_free(names, n);
 	closedir(d);
-	return rv < 0 ? -1 : 0;
+	return rv < 0 ? -1 : rv > 0 ? 1 : 0;
 }
 
 static int fs_list(struct cairn_store *st, const char *prefix, cairn_list_fn fn, void *arg,
@@ -237,7 +235,7 @@ static int fs_list(struct cairn_store *st, const char *prefix, cairn_list_fn fn,
 		cairn_seterr(err, "storage: cannot list %s/%s: %s", fs->root, dir, strerror(errno));
 		return -1;
 	}
-	return list_dir(dfd, dir, fn, arg, err);
+	return list_dir(dfd, dir, fn, arg, err) < 0 ? -1 : 0;
 }
 
 static void fs_close(struct cairn_store *st)

@@ -89,7 +89,7 @@ static int sync_worker(int sock, void *arg, struct cairn_err *err)
 	int rv = -1;
 	autofree char *doc = NULL, *cnt = NULL;
 	cairn_manifest_init(&local);
-	if (cairn_tree_scan(rootfd, &local, &skipped, err) < 0)
+	if (cairn_tree_scan(rootfd, false, &local, &skipped, err) < 0)
 		goto out;
 	for (size_t i = 0; i < local.n; i++) {
 		struct cairn_entry *e = &local.e[i];

@@ -38,8 +38,8 @@ void cairn_entry_set_stat(struct cairn_entry *e, const struct stat *sb)
 	e->ino = (uint64_t)sb->st_ino;
 }
 
-static int scan_dir(int dfd, const char *rel, struct cairn_manifest *out, size_t *skipped,
-                    int depth, struct cairn_err *err)
+static int scan_dir(int dfd, const char *rel, bool drop_tmp, struct cairn_manifest *out,
+                    size_t *skipped, int depth, struct cairn_err *err)
 {
 	if (depth > 256) {
 		cairn_setuerr(err, "directory tree deeper than 256 levels at %.200s", rel);
@@ -59,9 +59,11 @@ static int scan_dir(int dfd, const char *rel, struct cairn_manifest *out, size_t
 		const char *name = de->d_name;
 		if (!strcmp(name, ".") || !strcmp(name, ".."))
 			continue;
-		/* Our own temporary files from an interrupted hydrate are not content. */
-		if (!strncmp(name, ".cairn-tmp.", 11)) {
-			unlinkat(dirfd(d), name, 0);
+		/* Our own temporary files from an interrupted hydrate are not content;
+		 * hydrate removes them, sync leaves them be. */
+		if (!strncmp(name, CAIRN_TMP_PREFIX, strlen(CAIRN_TMP_PREFIX))) {
+			if (drop_tmp)
+				unlinkat(dirfd(d), name, 0);
 			continue;
 		}
 		struct stat sb;
@@ -104,7 +106,7 @@ static int scan_dir(int dfd, const char *rel, struct cairn_manifest *out, size_t
 				rv = -1;
 				break;
 			}
-			rv = scan_dir(sub, path, out, skipped, depth + 1, err);
+			rv = scan_dir(sub, path, drop_tmp, out, skipped, depth + 1, err);
 		} else {
 			(*skipped)++;
 		}
@@ -118,7 +120,8 @@ static int scan_dir(int dfd, const char *rel, struct cairn_manifest *out, size_t
 	return rv;
 }
 
-int cairn_tree_scan(int rootfd, struct cairn_manifest *out, size_t *skipped, struct cairn_err *err)
+int cairn_tree_scan(int rootfd, bool drop_tmp, struct cairn_manifest *out, size_t *skipped,
+                    struct cairn_err *err)
 {
 	int fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
@@ -126,7 +129,7 @@ int cairn_tree_scan(int rootfd, struct cairn_manifest *out, size_t *skipped, str
 		return -1;
 	}
 	*skipped = 0;
-	if (scan_dir(fd, "", out, skipped, 0, err) < 0)
+	if (scan_dir(fd, "", drop_tmp, out, skipped, 0, err) < 0)
 		return -1;
 	cairn_manifest_sort(out);
 	return 0;

@@ -3,13 +3,19 @@
 #ifndef CAIRN_TREE_H
 #define CAIRN_TREE_H
 
+#include <stdbool.h>
 #include <sys/stat.h>
 
 #include "manifest.h"
 
+/* Name prefix of hydrate's temporary files. */
+#define CAIRN_TMP_PREFIX ".cairn-hydrate-tmp."
+
 /* Record every entry below rootfd (no hashing) with its stat fields. Other file
- * types (fifos, sockets, devices) are skipped and counted in *skipped. */
-int cairn_tree_scan(int rootfd, struct cairn_manifest *out, size_t *skipped, struct cairn_err *err);
+ * types (fifos, sockets, devices) are skipped and counted in *skipped. Hydrate's
+ * leftover temporary files are never reported; drop_tmp deletes them. */
+int cairn_tree_scan(int rootfd, bool drop_tmp, struct cairn_manifest *out, size_t *skipped,
+                    struct cairn_err *err);
 /* openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) below rootfd. */
 int cairn_open_beneath(int rootfd, const char *path, int flags, mode_t mode);
 /* The directory holding path (opened beneath rootfd) and the last component. */

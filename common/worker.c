@@ -35,7 +35,7 @@ static int keep_only(int *sock, int *tree_fd)
 }
 
 int cairn_worker_run(const struct cairn_user *u, int *tree_fd, cairn_worker_fn child_fn,
-		     cairn_worker_fn serve_fn, void *arg, struct cairn_err *err)
+                     cairn_worker_fn serve_fn, void *arg, struct cairn_err *err)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {

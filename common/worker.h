@@ -16,7 +16,7 @@ typedef int (*cairn_worker_fn)(int sock, void *arg, struct cairn_err *err);
  * return when it sees DONE (0) or ERR (-1, message in err, user flag kept).
  * Returns -1 if either side failed. */
 int cairn_worker_run(const struct cairn_user *u, int *tree_fd, cairn_worker_fn child_fn,
-		     cairn_worker_fn serve_fn, void *arg, struct cairn_err *err);
+                     cairn_worker_fn serve_fn, void *arg, struct cairn_err *err);
 
 /* For a serve loop: turn a received ERR frame into err. */
 void cairn_worker_error_frame(const char *payload, struct cairn_err *err);

@@ -1,7 +1,6 @@
 /* Unit tests for common/store.c + common/store_file.c (the file:// backend) and
  * common/volume.c (versions, head hint, atomic commit, conflict copies, listing).
  * Everything happens below a fresh mkdtemp() directory that is removed at the end. */
-#define _XOPEN_SOURCE 700
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
@@ -146,11 +145,11 @@ static void test_open(void)
 	CHECK("open: file://relative fails",
 	      cairn_store_open("file://relative/dir", &st, &err) == -1 && st == NULL);
 	CHECK_MSG("open: relative message says absolute", has(err.msg, "absolute path"), "%s",
-		  err.msg);
+	          err.msg);
 	memset(&err, 0, sizeof(err));
 	CHECK("open: ftp:// fails", cairn_store_open("ftp://x", &st, &err) == -1 && st == NULL);
 	CHECK_MSG("open: ftp message", has(err.msg, "unsupported URL") && has(err.msg, "ftp://x"),
-		  "%s", err.msg);
+	          "%s", err.msg);
 	memset(&err, 0, sizeof(err));
 	CHECK("open: s3:// not available yet",
 	      cairn_store_open("s3://bucket/p", &st, &err) == -1 && has(err.msg, "s3://"));
@@ -177,22 +176,23 @@ static void test_put_get(struct cairn_store *st)
 	struct src s = {.p = data, .len = big};
 	int rc = cairn_store_put(st, "ws/objects/ab/big", odd_source, &s, 0, &err);
 	CHECK_MSG("put: 3 MiB through odd-sized chunks", rc == 0 && s.off == big, "rc=%d %s", rc,
-		  err.msg);
+	          err.msg);
 	CHECK("put: source called many times", s.calls > 20);
 
 	struct sink k = {0};
 	rc = cairn_store_get(st, "ws/objects/ab/big", collect_sink, &k, &err);
 	CHECK_MSG("get: round trip succeeds", rc == 0, "rc=%d %s", rc, err.msg);
-	CHECK_MSG("get: same bytes back", k.len == big && k.p && !memcmp(k.p, data, big),
-		  "len=%zu", k.len);
+	CHECK_MSG("get: same bytes back", k.len == big && k.p && !memcmp(k.p, data, big), "len=%zu",
+	          k.len);
 	CHECK("get: streamed in several chunks", k.calls > 1);
 	free(k.p);
 
 	uint64_t size = 0;
 	rc = cairn_store_exists(st, "ws/objects/ab/big", &size, &err);
 	CHECK_MSG("exists: reports size", rc == 0 && size == big, "rc=%d size=%llu", rc,
-		  (unsigned long long)size);
-	CHECK("exists: size pointer optional", cairn_store_exists(st, "ws/objects/ab/big", NULL, &err) == 0);
+	          (unsigned long long)size);
+	CHECK("exists: size pointer optional",
+	      cairn_store_exists(st, "ws/objects/ab/big", NULL, &err) == 0);
 
 	char p[4200];
 	struct stat sb;
@@ -206,7 +206,7 @@ static void test_put_get(struct cairn_store *st)
 	memset(&err, 0, sizeof(err));
 	rc = cairn_store_get(st, "ws/objects/ab/big", collect_sink, &bad, &err);
 	CHECK_MSG("get: sink failure aborts", rc == -1 && has(err.msg, "refused on purpose"),
-		  "rc=%d %s", rc, err.msg);
+	          "rc=%d %s", rc, err.msg);
 	free(bad.p);
 
 	/* A source that fails leaves nothing behind. */
@@ -214,7 +214,7 @@ static void test_put_get(struct cairn_store *st)
 	memset(&err, 0, sizeof(err));
 	rc = cairn_store_put(st, "ws/objects/cd/failed", odd_source, &f, 0, &err);
 	CHECK_MSG("put: source failure aborts", rc == -1 && has(err.msg, "failed on purpose"),
-		  "rc=%d %s", rc, err.msg);
+	          "rc=%d %s", rc, err.msg);
 	CHECK("put: failed put creates no object",
 	      cairn_store_exists(st, "ws/objects/cd/failed", NULL, &err) == CAIRN_STORE_NOTFOUND);
 	CHECK("put: failed put leaves no temporary file", tmp_leftovers() == 0);
@@ -224,11 +224,11 @@ static void test_put_get(struct cairn_store *st)
 	struct sink none = {0};
 	CHECK("get: missing key is NOTFOUND",
 	      cairn_store_get(st, "ws/objects/zz/none", collect_sink, &none, &err) ==
-			      CAIRN_STORE_NOTFOUND &&
-		      none.calls == 0);
+	              CAIRN_STORE_NOTFOUND &&
+	          none.calls == 0);
 	CHECK("get: missing directory is NOTFOUND",
 	      cairn_store_get(st, "nope/deeper/none", collect_sink, &none, &err) ==
-		      CAIRN_STORE_NOTFOUND);
+	          CAIRN_STORE_NOTFOUND);
 	CHECK("exists: missing key is NOTFOUND",
 	      cairn_store_exists(st, "ws/objects/zz/none", &size, &err) == CAIRN_STORE_NOTFOUND);
 	CHECK("exists: a directory is not an object",
@@ -247,10 +247,10 @@ static void test_if_absent(struct cairn_store *st)
 	CHECK_MSG("if-absent: first put creates", rc == 0, "rc=%d %s", rc, err.msg);
 	rc = cairn_store_put_buf(st, "ws/x/once", "second!", 7, CAIRN_PUT_IF_ABSENT, &err);
 	CHECK_MSG("if-absent: second put is EXISTS", rc == CAIRN_STORE_EXISTS, "rc=%d %s", rc,
-		  err.msg);
+	          err.msg);
 	rc = cairn_store_get_buf(st, "ws/x/once", 1024, &out, &len, &err);
 	CHECK_MSG("if-absent: first content intact", rc == 0 && len == 5 && !strcmp(out, "first"),
-		  "rc=%d len=%zu", rc, len);
+	          "rc=%d len=%zu", rc, len);
 	free(out);
 	out = NULL;
 	CHECK("if-absent: refused put leaves no temporary file", tmp_leftovers() == 0);
@@ -270,10 +270,11 @@ static void test_if_absent(struct cairn_store *st)
 	/* Empty objects. */
 	rc = cairn_store_put_buf(st, "ws/x/empty", "", 0, 0, &err);
 	uint64_t size = 99;
-	CHECK("put: empty object", rc == 0 && cairn_store_exists(st, "ws/x/empty", &size, &err) == 0 &&
-					   size == 0);
+	CHECK("put: empty object",
+	      rc == 0 && cairn_store_exists(st, "ws/x/empty", &size, &err) == 0 && size == 0);
 	rc = cairn_store_get_buf(st, "ws/x/empty", 16, &out, &len, &err);
-	CHECK("get_buf: empty object is an empty string", rc == 0 && out && len == 0 && out[0] == '\0');
+	CHECK("get_buf: empty object is an empty string",
+	      rc == 0 && out && len == 0 && out[0] == '\0');
 	free(out);
 	out = NULL;
 
@@ -284,7 +285,8 @@ static void test_if_absent(struct cairn_store *st)
 	memset(&err, 0, sizeof(err));
 	rc = cairn_store_get_buf(st, "ws/x/hundred", 99, &out, &len, &err);
 	CHECK_MSG("get_buf: object larger than max fails", rc == -1 && out == NULL, "rc=%d", rc);
-	CHECK_MSG("get_buf: message says larger", has(err.msg, "larger than 99 bytes"), "%s", err.msg);
+	CHECK_MSG("get_buf: message says larger", has(err.msg, "larger than 99 bytes"), "%s",
+	          err.msg);
 	memset(&err, 0, sizeof(err));
 	rc = cairn_store_get_buf(st, "ws/x/hundred", 100, &out, &len, &err);
 	CHECK("get_buf: max equal to the size succeeds", rc == 0 && len == 100 && out[100] == '\0');
@@ -301,7 +303,8 @@ static void test_if_absent(struct cairn_store *st)
 	      cairn_store_exists(st, "ws/x/once", &size, &err) == CAIRN_STORE_NOTFOUND);
 	CHECK("delete: then get is NOTFOUND",
 	      cairn_store_get_buf(st, "ws/x/once", 100, &out, &len, &err) == CAIRN_STORE_NOTFOUND);
-	CHECK("delete: twice is NOTFOUND", cairn_store_delete(st, "ws/x/once", &err) == CAIRN_STORE_NOTFOUND);
+	CHECK("delete: twice is NOTFOUND",
+	      cairn_store_delete(st, "ws/x/once", &err) == CAIRN_STORE_NOTFOUND);
 	rc = cairn_store_put_buf(st, "ws/x/once", "again", 5, CAIRN_PUT_IF_ABSENT, &err);
 	CHECK("if-absent: creates again after delete", rc == 0);
 
@@ -311,10 +314,10 @@ static void test_if_absent(struct cairn_store *st)
 static void test_list(struct cairn_store *st)
 {
 	struct cairn_err err = {0};
-	static const char *const keys[] = {"ws/list/b", "ws/list/c/d", "ws/list/a", "ws/list/c/a",
-					   "ws/list/ab", "ws/list/c/e/f"};
+	static const char *const keys[] = {"ws/list/b",   "ws/list/c/d", "ws/list/a",
+	                                   "ws/list/c/a", "ws/list/ab",  "ws/list/c/e/f"};
 	static const char *const sorted[] = {"ws/list/a",   "ws/list/ab",  "ws/list/b",
-					     "ws/list/c/a", "ws/list/c/d", "ws/list/c/e/f"};
+	                                     "ws/list/c/a", "ws/list/c/d", "ws/list/c/e/f"};
 	static const uint64_t sizes[] = {1, 22, 333, 4444, 55, 6};
 	const size_t nk = sizeof(keys) / sizeof(keys[0]);
 	char buf[5000];
@@ -355,7 +358,7 @@ static void test_list(struct cairn_store *st)
 
 	rc = cairn_store_list(st, "ws/list/c/", list_cb, &l, &err);
 	CHECK("list: nested prefix", rc == 0 && l.n == 3 && !strcmp(l.key[0], "ws/list/c/a") &&
-					     !strcmp(l.key[2], "ws/list/c/e/f"));
+	                                 !strcmp(l.key[2], "ws/list/c/e/f"));
 	listed_free(&l);
 
 	rc = cairn_store_list(st, "ws/nothing-here/", list_cb, &l, &err);
@@ -364,7 +367,8 @@ static void test_list(struct cairn_store *st)
 
 	l.stop_after = 2;
 	rc = cairn_store_list(st, "ws/list/", list_cb, &l, &err);
-	CHECK_MSG("list: callback can stop the listing", rc == 0 && l.n == 2, "rc=%d n=%zu", rc, l.n);
+	CHECK_MSG("list: callback can stop the listing", rc == 0 && l.n == 2, "rc=%d n=%zu", rc,
+	          l.n);
 	listed_free(&l);
 
 	rc = cairn_store_list(st, "", list_cb, &l, &err);
@@ -391,7 +395,7 @@ static void test_bad_keys(struct cairn_store *st)
 		int gb = cairn_store_get_buf(st, bad[i], 10, &out, &len, &err);
 		snprintf(name, sizeof(name), "bad key \"%s\": every operation returns -1", bad[i]);
 		CHECK_MSG(name, g == -1 && p == -1 && e == -1 && d == -1 && ls == -1 && gb == -1,
-			  "get=%d put=%d exists=%d del=%d list=%d get_buf=%d", g, p, e, d, ls, gb);
+		          "get=%d put=%d exists=%d del=%d list=%d get_buf=%d", g, p, e, d, ls, gb);
 		snprintf(name, sizeof(name), "bad key \"%s\": message", bad[i]);
 		CHECK_MSG(name, has(err.msg, "invalid storage key"), "%s", err.msg);
 		free(k.p);
@@ -431,11 +435,11 @@ static void test_keys(void)
 	free(k);
 	k = cairn_key_version("ws", "vol", 7);
 	CHECK_MSG("keys: version zero-padded to 10 digits",
-		  !strcmp(k, "ws/volumes/vol/versions/0000000007"), "%s", k);
+	          !strcmp(k, "ws/volumes/vol/versions/0000000007"), "%s", k);
 	free(k);
 	k = cairn_key_version("ws", "vol", 4294967295u);
 	CHECK_MSG("keys: largest version", !strcmp(k, "ws/volumes/vol/versions/4294967295"), "%s",
-		  k);
+	          k);
 	free(k);
 	k = cairn_key_head("ws", "vol");
 	CHECK_MSG("keys: head", !strcmp(k, "ws/volumes/vol/head"), "%s", k);
@@ -458,7 +462,7 @@ static void test_volume(struct cairn_store *st)
 	      exists == 0 && head.version == 0 && head.n == 0);
 	CHECK("volume: never committed names the volume",
 	      head.workspace && !strcmp(head.workspace, "ws1") && head.volume &&
-		      !strcmp(head.volume, "vol-a"));
+	          !strcmp(head.volume, "vol-a"));
 	cairn_manifest_free(&head);
 
 	sample_manifest(&m1, "11", SHA_A);
@@ -466,7 +470,7 @@ static void test_volume(struct cairn_store *st)
 	CHECK_MSG("volume: commit version 1 on base 0", rc == 0, "rc=%d %s", rc, err.msg);
 	CHECK("volume: commit sets version, parent and names",
 	      m1.version == 1 && m1.parent == 0 && m1.created > 0 && !strcmp(m1.volume, "vol-a") &&
-		      !strcmp(m1.workspace, "ws1"));
+	          !strcmp(m1.workspace, "ws1"));
 
 	char p[4200];
 	struct stat sb;
@@ -480,11 +484,12 @@ static void test_volume(struct cairn_store *st)
 	exists = -1;
 	rc = cairn_volume_load_head(st, "ws1", "vol-a", &head, &exists, &err);
 	CHECK_MSG("volume: load_head after commit", rc == 0 && exists == 1 && head.version == 1,
-		  "rc=%d exists=%d version=%u %s", rc, exists, head.version, err.msg);
+	          "rc=%d exists=%d version=%u %s", rc, exists, head.version, err.msg);
 	if (rc == 0) {
-		CHECK("volume: head content is the commit", cairn_manifest_same_content(&head, &m1));
+		CHECK("volume: head content is the commit",
+		      cairn_manifest_same_content(&head, &m1));
 		CHECK("volume: head metadata", head.job && !strcmp(head.job, "11") &&
-						       head.parent == 0 && head.created == m1.created);
+		                                   head.parent == 0 && head.created == m1.created);
 		cairn_manifest_free(&head);
 	}
 
@@ -493,27 +498,27 @@ static void test_volume(struct cairn_store *st)
 	memset(&err, 0, sizeof(err));
 	rc = cairn_volume_commit(st, "ws1", "vol-a", &m2, 0, &err);
 	CHECK_MSG("volume: second commit on base 0 is EXISTS", rc == CAIRN_STORE_EXISTS, "rc=%d %s",
-		  rc, err.msg);
+	          rc, err.msg);
 	CHECK_MSG("volume: message mentions the conflict copy",
-		  has(err.msg, "conflict copy") && has(err.msg, "ws1/volumes/vol-a/conflicts/"), "%s",
-		  err.msg);
+	          has(err.msg, "conflict copy") && has(err.msg, "ws1/volumes/vol-a/conflicts/"),
+	          "%s", err.msg);
 	struct listed l = {0};
 	struct cairn_err lerr = {0};
 	rc = cairn_store_list(st, "ws1/volumes/vol-a/conflicts/", list_cb, &l, &lerr);
 	CHECK_MSG("volume: one conflict copy stored", rc == 0 && l.n == 1, "rc=%d n=%zu", rc, l.n);
 	if (rc == 0 && l.n == 1) {
+		static const char cpre[] = "ws1/volumes/vol-a/conflicts/0000000001-job22-";
 		CHECK_MSG("volume: conflict copy named after version and job",
-			  !strncmp(l.key[0], "ws1/volumes/vol-a/conflicts/0000000001-job22-", 45),
-			  "%s", l.key[0]);
+		          !strncmp(l.key[0], cpre, strlen(cpre)), "%s", l.key[0]);
 		CHECK("volume: message names the stored key", has(err.msg, l.key[0]));
 		rc = cairn_store_get_buf(st, l.key[0], CAIRN_MANIFEST_MAX, &out, NULL, &lerr);
 		struct cairn_manifest c;
 		struct cairn_err perr = {0};
 		int prc = rc == 0 ? cairn_manifest_from_json(out, strlen(out), &c, &perr) : -1;
 		CHECK_MSG("volume: conflict copy holds the refused manifest",
-			  prc == 0 && cairn_manifest_same_content(&c, &m2) && c.job &&
-				  !strcmp(c.job, "22"),
-			  "%s", perr.msg);
+		          prc == 0 && cairn_manifest_same_content(&c, &m2) && c.job &&
+		              !strcmp(c.job, "22"),
+		          "%s", perr.msg);
 		if (prc == 0)
 			cairn_manifest_free(&c);
 		free(out);
@@ -524,12 +529,12 @@ static void test_volume(struct cairn_store *st)
 	memset(&err, 0, sizeof(err));
 	rc = cairn_volume_load_head(st, "ws1", "vol-a", &head, &exists, &err);
 	CHECK_MSG("volume: head still version 1 after the conflict", rc == 0 && head.version == 1,
-		  "rc=%d %s", rc, err.msg);
+	          "rc=%d %s", rc, err.msg);
 	if (rc == 0) {
 		CHECK("volume: head is the first commit, whole (no mix)",
 		      cairn_manifest_same_content(&head, &m1) &&
-			      !cairn_manifest_same_content(&head, &m2) && head.job &&
-			      !strcmp(head.job, "11"));
+		          !cairn_manifest_same_content(&head, &m2) && head.job &&
+		          !strcmp(head.job, "11"));
 		cairn_manifest_free(&head);
 	}
 
@@ -540,14 +545,14 @@ static void test_volume(struct cairn_store *st)
 	cairn_manifest_sort(&m3);
 	memset(&err, 0, sizeof(err));
 	rc = cairn_volume_commit(st, "ws1", "vol-a", &m3, 1, &err);
-	CHECK_MSG("volume: commit version 2 on base 1", rc == 0 && m3.version == 2 && m3.parent == 1,
-		  "rc=%d %s", rc, err.msg);
+	CHECK_MSG("volume: commit version 2 on base 1",
+	          rc == 0 && m3.version == 2 && m3.parent == 1, "rc=%d %s", rc, err.msg);
 
 	rc = cairn_store_put_buf(st, "ws1/volumes/vol-a/head", "0\n", 2, 0, &err);
 	rc = rc == 0 ? cairn_volume_load_head(st, "ws1", "vol-a", &head, &exists, &err) : rc;
 	CHECK_MSG("volume: stale head hint still loads the newest",
-		  rc == 0 && exists == 1 && head.version == 2, "rc=%d version=%u %s", rc,
-		  head.version, err.msg);
+	          rc == 0 && exists == 1 && head.version == 2, "rc=%d version=%u %s", rc,
+	          head.version, err.msg);
 	if (rc == 0) {
 		CHECK("volume: newest content", cairn_manifest_same_content(&head, &m3));
 		cairn_manifest_free(&head);
@@ -566,20 +571,21 @@ static void test_volume(struct cairn_store *st)
 		cairn_manifest_free(&head);
 
 	rc = cairn_volume_load_version(st, "ws1", "vol-a", 1, &head, &err);
-	CHECK("volume: load_version 1", rc == 0 && head.version == 1 &&
-						cairn_manifest_same_content(&head, &m1));
+	CHECK("volume: load_version 1",
+	      rc == 0 && head.version == 1 && cairn_manifest_same_content(&head, &m1));
 	if (rc == 0)
 		cairn_manifest_free(&head);
 	memset(&err, 0, sizeof(err));
 	rc = cairn_volume_load_version(st, "ws1", "vol-a", 5, &head, &err);
 	CHECK_MSG("volume: load_version of a missing version is NOTFOUND",
-		  rc == CAIRN_STORE_NOTFOUND && err.user && has(err.msg, "version 5 does not exist"),
-		  "rc=%d %s", rc, err.msg);
+	          rc == CAIRN_STORE_NOTFOUND && err.user &&
+	              has(err.msg, "version 5 does not exist"),
+	          "rc=%d %s", rc, err.msg);
 
 	/* A version object holding another version number is refused. */
 	char *json = cairn_manifest_to_json(&m1, false); /* says version 1 */
 	rc = cairn_store_put_buf(st, "ws1/volumes/liar/versions/0000000001", json, strlen(json),
-				 CAIRN_PUT_IF_ABSENT, &err);
+	                         CAIRN_PUT_IF_ABSENT, &err);
 	free(json);
 	json = NULL;
 	cairn_manifest_free(&m1);
@@ -587,18 +593,18 @@ static void test_volume(struct cairn_store *st)
 	m1.version = 9;
 	json = cairn_manifest_to_json(&m1, false);
 	rc = cairn_store_put_buf(st, "ws1/volumes/liar/versions/0000000002", json, strlen(json),
-				 CAIRN_PUT_IF_ABSENT, &err);
+	                         CAIRN_PUT_IF_ABSENT, &err);
 	free(json);
 	memset(&err, 0, sizeof(err));
 	rc = cairn_volume_load_version(st, "ws1", "liar", 2, &head, &err);
 	CHECK_MSG("volume: version object with the wrong number is refused",
-		  rc == -1 && has(err.msg, "holds version 9"), "rc=%d %s", rc, err.msg);
+	          rc == -1 && has(err.msg, "holds version 9"), "rc=%d %s", rc, err.msg);
 	rc = cairn_store_put_buf(st, "ws1/volumes/junk/versions/0000000001", "{not json", 9,
-				 CAIRN_PUT_IF_ABSENT, &err);
+	                         CAIRN_PUT_IF_ABSENT, &err);
 	memset(&err, 0, sizeof(err));
 	rc = cairn_volume_load_head(st, "ws1", "junk", &head, &exists, &err);
 	CHECK_MSG("volume: unreadable version is an error", rc == -1 && has(err.msg, "unreadable"),
-		  "rc=%d %s", rc, err.msg);
+	          "rc=%d %s", rc, err.msg);
 
 	cairn_manifest_free(&m1);
 	cairn_manifest_free(&m2);
@@ -633,7 +639,7 @@ static void test_volume_list(struct cairn_store *st)
 	for (size_t i = 0; same && i < n; i++)
 		same = !strcmp(names[i], want[i]);
 	CHECK_MSG("volume list: names sorted, each once", same, "rc=%d n=%zu first=%s", rc, n,
-		  n ? names[0] : "-");
+	          n ? names[0] : "-");
 	cairn_strv_free(names, n);
 
 	names = NULL;
@@ -646,8 +652,8 @@ static void test_volume_list(struct cairn_store *st)
 	names = NULL;
 	rc = cairn_volume_list(st, "ws1", &names, &n, &err);
 	CHECK("volume list: other workspace", rc == 0 && n == 3 && !strcmp(names[0], "junk") &&
-						      !strcmp(names[1], "liar") &&
-						      !strcmp(names[2], "vol-a"));
+	                                          !strcmp(names[1], "liar") &&
+	                                          !strcmp(names[2], "vol-a"));
 	cairn_strv_free(names, n);
 }
 
@@ -655,7 +661,8 @@ int main(void)
 {
 	const char *base = getenv("TMPDIR");
 	unsetenv("CAIRN_FAULT_PUT_ABORT_AFTER");
-	snprintf(tmpdir, sizeof(tmpdir), "%s/cairn-test-store-XXXXXX", base && *base ? base : "/tmp");
+	snprintf(tmpdir, sizeof(tmpdir), "%s/cairn-test-store-XXXXXX",
+	         base && *base ? base : "/tmp");
 	if (!mkdtemp(tmpdir)) {
 		perror("mkdtemp");
 		return 1;
@@ -690,7 +697,7 @@ int main(void)
 		uint64_t size = 0;
 		CHECK("open: reopen sees earlier objects",
 		      rc == 0 && cairn_store_exists(st, "ws/x/hundred", &size, &err) == 0 &&
-			      size == 100);
+		          size == 100);
 		if (rc == 0)
 			cairn_store_close(st);
 	}
