@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -20,6 +21,39 @@ static void forward(int sig)
 {
 	if (child_pid > 0)
 		kill(child_pid, sig);
+}
+
+/* Wait for the command, renewing the volumes' leases every LeaseRenew seconds. */
+static int wait_renewing(const struct cairn_config *cfg, const struct cairn_job_record *rec,
+                         pid_t pid)
+{
+	struct cairn_store *st = NULL;
+	struct cairn_err err = {0};
+	int status = 0;
+	double next = now_seconds() + cfg->lease_renew;
+	if (cairn_store_open(cfg->storage, &st, &err) < 0)
+		fprintf(stderr, "cairn run: %s; leases will not be renewed\n", err.msg);
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid || (w < 0 && errno != EINTR))
+			break;
+		struct timespec ts = {.tv_nsec = 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		if (st && now_seconds() >= next) {
+			memset(&err, 0, sizeof(err));
+			int lost = cairn_job_renew(cfg, st, rec, &err);
+			if (lost > 0)
+				fprintf(stderr,
+				        "cairn run: lost the lease of %d volume(s) to another "
+				        "holder; changes will be kept as a conflict copy\n",
+				        lost);
+			else if (lost < 0)
+				fprintf(stderr, "cairn run: cannot renew leases: %s\n", err.msg);
+			next = now_seconds() + cfg->lease_renew;
+		}
+	}
+	cairn_store_close(st);
+	return status;
 }
 
 static void run_usage(FILE *f)
@@ -95,6 +129,8 @@ int cmd_run(int argc, char **argv)
 	struct cairn_job_record rec = {0};
 	autofree char *cwd = getcwd(NULL, 0);
 	autofree char *job_id = xasprintf("run%d", (int)getpid());
+	char host[256] = "localhost";
+	gethostname(host, sizeof(host) - 1);
 	if (geteuid() != 0) {
 		fprintf(stderr, "cairn run: must run as root (try: sudo cairn run ...), since it "
 		                "mounts volumes and reads the store\n");
@@ -120,6 +156,8 @@ int cmd_run(int argc, char **argv)
 	    .account = account,
 	    .workdir = cwd,
 	    .sync_here = true,
+	    .node = host,
+	    .live = true,
 	    /* $args[N] is COMMAND's N-th argument, as for a batch script. */
 	    .argv = command,
 	    .argc = argc - optind,
@@ -166,9 +204,7 @@ int cmd_run(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	int status = wait_renewing(&cfg, &rec, pid);
 	rv = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 finish:;
 	struct cairn_err ferr = {0};

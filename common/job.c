@@ -3,10 +3,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <linux/close_range.h>
 
 #include "cache.h"
+#include "lease.h"
 #include "transfer.h"
 #include "volume.h"
 
@@ -18,12 +23,14 @@ void cairn_job_record_free(struct cairn_job_record *r)
 	free(r->workdir);
 	free(r->error);
 	free(r->account);
+	free(r->node);
 	free(r->deferred);
 	cairn_strv_free(r->lines, r->nlines);
 	for (size_t i = 0; i < r->nvol; i++) {
 		free(r->vol[i].name);
 		free(r->vol[i].path);
 		free(r->vol[i].source);
+		free(r->vol[i].lease);
 	}
 	memset(r, 0, sizeof(*r));
 }
@@ -69,6 +76,10 @@ int cairn_job_record_save(const struct cairn_config *cfg, const struct cairn_job
 		json_object_set_new(o, "error", json_string(r->error));
 	if (r->account)
 		json_object_set_new(o, "account", json_string(r->account));
+	if (r->node)
+		json_object_set_new(o, "node", json_string(r->node));
+	if (r->epilog_pid > 0)
+		json_object_set_new(o, "epilog_pid", json_integer(r->epilog_pid));
 	if (r->deferred)
 		json_object_set_new(o, "deferred", json_string(r->deferred));
 	json_t *lines = json_array();
@@ -83,6 +94,8 @@ int cairn_job_record_save(const struct cairn_config *cfg, const struct cairn_job
 		json_object_set_new(v, "readonly", json_boolean(r->vol[i].readonly));
 		json_object_set_new(v, "source", json_string(r->vol[i].source));
 		json_object_set_new(v, "version", json_integer(r->vol[i].version));
+		if (r->vol[i].lease)
+			json_object_set_new(v, "lease", json_string(r->vol[i].lease));
 		json_array_append_new(vols, v);
 	}
 	json_object_set_new(o, "volumes", vols);
@@ -143,6 +156,8 @@ int cairn_job_record_load(const struct cairn_config *cfg, const char *job_id,
 	r->sync_here = json_is_true(json_object_get(o, "sync_here"));
 	r->error = jstr(o, "error");
 	r->account = jstr(o, "account");
+	r->node = jstr(o, "node");
+	r->epilog_pid = (int)json_integer_value(json_object_get(o, "epilog_pid"));
 	r->deferred = jstr(o, "deferred");
 	size_t i;
 	json_t *v;
@@ -159,6 +174,7 @@ int cairn_job_record_load(const struct cairn_config *cfg, const char *job_id,
 		jv->name = jstr(v, "name");
 		jv->path = jstr(v, "path");
 		jv->source = jstr(v, "source");
+		jv->lease = jstr(v, "lease");
 		jv->readonly = json_is_true(json_object_get(v, "readonly"));
 		jv->version = (unsigned)json_integer_value(json_object_get(v, "version"));
 		if (!jv->name || !jv->path || !jv->source) {
@@ -205,6 +221,24 @@ static void hold_cache(struct cairn_cache_vol *cv, const char *job_id, bool hold
 	}
 }
 
+struct wait_note {
+	struct cairn_job_record *rec;
+	bool live;
+	unsigned wait_s;
+};
+
+static void note_wait(void *arg, const char *vol, const struct cairn_vstate *s)
+{
+	struct wait_note *w = arg;
+	autofree char *line = xasprintf(
+	    "cairn: volume %s is in use by job %s on %s; waiting up to %u s (LeaseWait) for it",
+	    vol, s->holder.job ? s->holder.job : "?", s->holder.node ? s->holder.node : "?",
+	    w->wait_s);
+	cairn_job_record_line(w->rec, line);
+	if (w->live)
+		fprintf(stderr, "%s\n", line);
+}
+
 static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st,
                           const struct cairn_job_start *js, struct cairn_job_record *rec,
                           const struct cairn_volume_spec *vs, struct cairn_err *err)
@@ -212,12 +246,28 @@ static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st
 	struct cairn_cache_vol cv;
 	struct cairn_manifest head;
 	struct cairn_xfer_stats stats;
+	struct cairn_lease lease = {0};
 	int exists = 0, rv = -1;
+	bool writable = !vs->readonly && js->sync_here;
 	autofree char *line = NULL;
+	cairn_manifest_init(&head);
 	if (cairn_cache_open(cfg, rec->workspace, vs->name, js->user, &cv, err) < 0)
 		return -1;
+	/* Writers hold the volume exclusively; readers see the last committed version. */
+	if (writable) {
+		struct wait_note w = {.rec = rec, .live = js->live, .wait_s = cfg->lease_wait};
+		int r = cairn_lease_acquire(
+		    st, rec->workspace, vs->name, js->job_id, js->node ? js->node : "localhost",
+		    js->user->name, cfg->lease_ttl, cfg->lease_wait, note_wait, &w, &lease, err);
+		if (r < 0)
+			goto out_cache;
+	}
+	if (writable) {
+		struct cairn_err ignore = {0};
+		(void)cairn_volume_index_current(st, rec->workspace, vs->name, &ignore);
+	}
 	if (cairn_volume_load_head(st, rec->workspace, vs->name, &head, &exists, err) < 0)
-		goto out_cache;
+		goto out;
 	if (vs->readonly && !exists) {
 		cairn_setuerr(err,
 		              "%s: volume %s does not exist and cannot be created read-only; drop "
@@ -231,17 +281,36 @@ static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st
 	struct cairn_job_volume *jv = &rec->vol[rec->nvol++];
 	jv->name = xstrdup(vs->name);
 	jv->path = xstrdup(vs->path);
-	jv->readonly = vs->readonly || !js->sync_here;
+	jv->readonly = !writable;
 	jv->source = xstrdup(cv.data_path);
 	jv->version = head.version;
+	jv->lease = writable ? cairn_lease_encode(&lease) : NULL;
 	line = cairn_hydrate_summary(vs->name, &stats);
 	cairn_job_record_line(rec, line);
 	rv = 0;
 out:
+	if (rv < 0 && writable && lease.ws) {
+		struct cairn_err ignore = {0};
+		(void)cairn_lease_release(st, &lease, &ignore);
+	}
 	cairn_manifest_free(&head);
 out_cache:
+	cairn_lease_free(&lease);
 	cairn_cache_close(&cv);
 	return rv;
+}
+
+/* Give back the leases a failed preparation already took. */
+static void release_leases(struct cairn_store *st, const struct cairn_job_record *rec)
+{
+	for (size_t i = 0; i < rec->nvol; i++) {
+		struct cairn_lease l;
+		struct cairn_err ignore = {0};
+		if (rec->vol[i].lease && cairn_lease_decode(rec->vol[i].lease, &l) == 0) {
+			(void)cairn_lease_release(st, &l, &ignore);
+			cairn_lease_free(&l);
+		}
+	}
 }
 
 /* Move the volumes whose names need the script's arguments or environment out
@@ -276,6 +345,7 @@ int cairn_job_prepare(const struct cairn_config *cfg, struct cairn_job_spec *spe
 	rec->workspace = cairn_workspace_for(cfg, js->account);
 	rec->workdir = xstrdup(js->workdir ? js->workdir : "/");
 	rec->account = js->account ? xstrdup(js->account) : NULL;
+	rec->node = xstrdup(js->node ? js->node : "localhost");
 	rec->sandbox = spec->sandbox;
 	rec->sync_here = js->sync_here;
 
@@ -310,6 +380,7 @@ int cairn_job_prepare(const struct cairn_config *cfg, struct cairn_job_spec *spe
 	for (size_t i = 0; i < spec->nvol; i++) {
 		struct cairn_err verr = {0};
 		if (prepare_volume(cfg, st, js, rec, &spec->vol[i], &verr) < 0) {
+			release_leases(st, rec);
 			if (!verr.user) {
 				cairn_seterr(err, "%s", verr.msg);
 				return -1;
@@ -348,6 +419,7 @@ int cairn_job_prepare_deferred(const struct cairn_config *cfg, struct cairn_job_
 	    .account = rec->account,
 	    .workdir = rec->workdir,
 	    .sync_here = rec->sync_here,
+	    .node = rec->node,
 	    .argv = argv,
 	    .argc = argc,
 	    .envp = envp,
@@ -387,45 +459,142 @@ int cairn_job_finish(const struct cairn_config *cfg, struct cairn_job_record *re
 	struct cairn_user u;
 	autostore struct cairn_store *st = NULL;
 	int rv = 0;
-	bool any_rw = false;
+	bool any_lease = false;
 	for (size_t i = 0; i < rec->nvol; i++)
-		any_rw |= !rec->vol[i].readonly;
+		any_lease |= rec->vol[i].lease != NULL;
 	if (cairn_user_lookup(NULL, rec->uid, rec->gid, &u, err) < 0)
 		return -1;
-	if (any_rw && rec->sync_here && cairn_store_open(cfg->storage, &st, err) < 0) {
+	if (any_lease && cairn_store_open(cfg->storage, &st, err) < 0) {
 		cairn_user_free(&u);
 		return -1;
 	}
 	for (size_t i = 0; i < rec->nvol; i++) {
 		struct cairn_job_volume *jv = &rec->vol[i];
 		struct cairn_cache_vol cv;
+		struct cairn_lease lease = {0};
 		struct cairn_err verr = {0};
+		bool leased = jv->lease && cairn_lease_decode(jv->lease, &lease) == 0;
 		if (cairn_cache_open(cfg, rec->workspace, jv->name, &u, &cv, &verr) < 0) {
 			autofree char *l = xasprintf("cairn: volume %s: %s", jv->name, verr.msg);
 			cairn_job_record_line(rec, l);
 			rv = -1;
-			continue;
+		} else {
+			if (leased && !rec->error) {
+				struct cairn_xfer_stats stats;
+				if (cairn_sync(st, rec->workspace, jv->name, &cv, &lease, &u,
+				               rec->job_id, &stats, &verr) < 0) {
+					autofree char *l = xasprintf(
+					    "cairn: volume %s: sync failed, this job's changes "
+					    "were not committed: %s",
+					    jv->name, verr.msg);
+					cairn_job_record_line(rec, l);
+					rv = -1;
+				} else {
+					autofree char *l = cairn_sync_summary(jv->name, &stats);
+					cairn_job_record_line(rec, l);
+				}
+			}
+			hold_cache(&cv, rec->job_id, false);
+			cairn_cache_close(&cv);
 		}
-		if (!jv->readonly && rec->sync_here) {
-			struct cairn_xfer_stats stats;
-			if (cairn_sync(st, rec->workspace, jv->name, &cv, &u, rec->job_id, &stats,
-			               &verr) < 0) {
-				autofree char *l = xasprintf(
-				    "cairn: volume %s: sync failed, this job's changes were not "
-				    "committed: %s",
-				    jv->name, verr.msg);
-				cairn_job_record_line(rec, l);
-				rv = -1;
-			} else {
-				autofree char *l = cairn_sync_summary(jv->name, &stats);
+		/* Released after the commit, so the next holder starts from it. */
+		if (leased) {
+			struct cairn_err lerr = {0};
+			int r = cairn_lease_release(st, &lease, &lerr);
+			if (r < 0 && r != CAIRN_LEASE_LOST) {
+				autofree char *l = xasprintf("cairn: volume %s: cannot release the "
+				                             "lease (it expires by itself): %s",
+				                             jv->name, lerr.msg);
 				cairn_job_record_line(rec, l);
 			}
 		}
-		hold_cache(&cv, rec->job_id, false);
-		cairn_cache_close(&cv);
+		cairn_lease_free(&lease);
 	}
 	if (rv < 0)
 		cairn_seterr(err, "some volumes failed to sync");
 	cairn_user_free(&u);
 	return rv;
+}
+
+int cairn_job_renew(const struct cairn_config *cfg, struct cairn_store *st,
+                    const struct cairn_job_record *rec, struct cairn_err *err)
+{
+	int lost = 0;
+	for (size_t i = 0; i < rec->nvol; i++) {
+		struct cairn_lease l;
+		if (!rec->vol[i].lease || cairn_lease_decode(rec->vol[i].lease, &l) < 0)
+			continue;
+		int r = cairn_lease_renew(st, &l, cfg->lease_ttl, err);
+		cairn_lease_free(&l);
+		if (r == CAIRN_LEASE_LOST)
+			lost++;
+		else if (r < 0)
+			return -1;
+	}
+	return lost;
+}
+
+int cairn_job_start_keeper(const struct cairn_config *cfg, const struct cairn_job_record *rec,
+                           struct cairn_err *err)
+{
+	bool any = rec->deferred != NULL;
+	for (size_t i = 0; i < rec->nvol; i++)
+		any |= rec->vol[i].lease != NULL;
+	if (!any)
+		return 0;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		cairn_seterr(err, "cannot start the lease keeper: %s", strerror(errno));
+		return -1;
+	}
+	if (pid > 0) {
+		int status;
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		return 0;
+	}
+	/* Own session, so slurmd's kill of the Prolog's process group spares it; the
+	 * double fork makes init its parent. */
+	if (setsid() < 0 || fork() != 0)
+		_exit(0);
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull >= 0) {
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		dup2(devnull, 2);
+	}
+	close_range(3, ~0U, 0);
+	autofree char *path = cairn_job_record_path(cfg, rec->job_id);
+	struct cairn_store *st = NULL;
+	struct cairn_err e = {0};
+	if (cairn_store_open(cfg->storage, &st, &e) < 0)
+		_exit(1);
+	for (;;) {
+		sleep(cfg->lease_renew);
+		struct stat sb;
+		/* The Epilog removes the record once the leases are released. */
+		if (stat(path, &sb) < 0)
+			break;
+		memset(&e, 0, sizeof(e));
+		/* Reread it: the batch step may have added leases ($args[...] volumes). */
+		struct cairn_job_record now;
+		if (cairn_job_record_load(cfg, rec->job_id, &now, &e) != 0)
+			break;
+		/* An Epilog that died mid-sync will not release: let the leases expire. */
+		if (now.epilog_pid > 0 && kill(now.epilog_pid, 0) < 0 && errno == ESRCH) {
+			cairn_job_record_free(&now);
+			break;
+		}
+		int lost = cairn_job_renew(cfg, st, &now, &e);
+		cairn_job_record_free(&now);
+		if (lost > 0) {
+			openlog("cairn-keeper", LOG_PID, LOG_DAEMON);
+			syslog(LOG_WARNING, "job %s: %d volume lease(s) lost to another holder",
+			       rec->job_id, lost);
+			closelog();
+		}
+	}
+	cairn_store_close(st);
+	_exit(0);
 }

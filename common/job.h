@@ -10,11 +10,13 @@
 #include "config.h"
 #include "creds.h"
 #include "spec.h"
+#include "store.h"
 
 struct cairn_job_volume {
 	char *name, *path; /* resolved name, mount path as written */
 	bool readonly;
 	char *source; /* the cache tree to bind-mount */
+	char *lease;  /* the exclusive lease held for a writable volume (encoded), or NULL */
 	unsigned version;
 };
 
@@ -27,6 +29,8 @@ struct cairn_job_record {
 	bool sync_here; /* this node syncs back (the batch host) */
 	char *error;    /* a user error: the plugin fails the job with it */
 	char *account;
+	char *node;     /* where the Prolog ran: the leases' holder node */
+	int epilog_pid; /* set while the Epilog syncs: the keeper stops if it dies */
 	/* Volumes whose names use $args[...]: the Prolog cannot see the script's
 	 * arguments and environment, so the batch step resolves and hydrates them
 	 * (encoded spec, see cairn_spec_encode). */
@@ -48,6 +52,8 @@ struct cairn_job_start {
 	int argc;
 	char *const *envp; /* job environment, may be NULL */
 	bool defer_args;   /* no argv/env here: leave $args[...] volumes to the batch step */
+	const char *node;  /* this node's name, for leases */
+	bool live;         /* print lease waits on stderr as they happen (cairn run) */
 };
 
 void cairn_job_record_free(struct cairn_job_record *r);
@@ -77,9 +83,20 @@ int cairn_job_prepare_deferred(const struct cairn_config *cfg, struct cairn_job_
                                char *const *envp, struct cairn_err *err);
 
 /* Sync every writable volume of the record back (on the syncing node), adding
- * summary lines to rec. Returns -1 if any volume failed (messages in lines). */
+ * summary lines to rec, then release the leases. With rec->error set, only the
+ * leases are released. Returns -1 if any volume failed (messages in lines). */
 int cairn_job_finish(const struct cairn_config *cfg, struct cairn_job_record *rec,
                      struct cairn_err *err);
+
+/* Renew every lease of the record once. Returns how many are lost (another holder
+ * took over after this one failed to renew in time), or -1 on storage errors. */
+int cairn_job_renew(const struct cairn_config *cfg, struct cairn_store *st,
+                    const struct cairn_job_record *rec, struct cairn_err *err);
+
+/* Prolog: a process that renews the record's leases every LeaseRenew seconds for
+ * as long as the job record exists (the Epilog removes it after releasing them). */
+int cairn_job_start_keeper(const struct cairn_config *cfg, const struct cairn_job_record *rec,
+                           struct cairn_err *err);
 
 /* In the caller's (already private) mount namespace: bind each volume's cache tree
  * at its mount path, nosuid,nodev (ro if asked). Mount points under the working

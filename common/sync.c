@@ -303,8 +303,8 @@ static int check_digests(struct sync_ctx *c, struct cairn_err *err)
 }
 
 int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct cairn_cache_vol *cv,
-               const struct cairn_user *u, const char *job, struct cairn_xfer_stats *stats,
-               struct cairn_err *err)
+               const struct cairn_lease *lease, const struct cairn_user *u, const char *job,
+               struct cairn_xfer_stats *stats, struct cairn_err *err)
 {
 	double t0 = now_seconds();
 	struct sync_ctx c = {.st = st, .ws = ws, .vol = vol, .cv = cv};
@@ -333,7 +333,7 @@ int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct c
 		char host[256] = "";
 		gethostname(host, sizeof(host) - 1);
 		commit.host = xstrdup(host);
-		int r = cairn_volume_commit(st, ws, vol, &commit, c.state.version, err);
+		int r = cairn_volume_commit(st, ws, vol, &commit, c.state.version, lease, err);
 		commit.e = NULL;
 		commit.n = 0;
 		unsigned newv = commit.version;

@@ -4,6 +4,7 @@
 
 #include "cache.h"
 #include "creds.h"
+#include "lease.h"
 #include "manifest.h"
 #include "store.h"
 
@@ -26,11 +27,11 @@ int cairn_hydrate(struct cairn_store *st, const char *ws, const char *vol,
                   struct cairn_err *err);
 
 /* Upload what changed in cv's tree since the cache state (what hydrate recorded:
- * version N) and commit version N+1. No change: no commit. Unchanged files are
+ * version N) and commit version N+1 under `lease`. No change: no commit. Unchanged files are
  * recognised by (size, mtime, inode, ctime) and never re-read. */
 int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct cairn_cache_vol *cv,
-               const struct cairn_user *u, const char *job, struct cairn_xfer_stats *stats,
-               struct cairn_err *err);
+               const struct cairn_lease *lease, const struct cairn_user *u, const char *job,
+               struct cairn_xfer_stats *stats, struct cairn_err *err);
 
 /* "cairn: volume NAME: ..." lines for the job's output. */
 char *cairn_hydrate_summary(const char *vol, const struct cairn_xfer_stats *s);

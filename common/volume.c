@@ -2,7 +2,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+
+#include "lease.h"
 
 char *cairn_key_object(const char *ws, const char *sha256)
 {
@@ -24,10 +27,9 @@ char *cairn_key_volume_prefix(const char *ws, const char *vol)
 	return xasprintf("%s/volumes/%s/", ws, vol);
 }
 
-int cairn_volume_load_version(struct cairn_store *st, const char *ws, const char *vol,
-                              unsigned version, struct cairn_manifest *out, struct cairn_err *err)
+static int load_manifest(struct cairn_store *st, const char *vol, const char *key, unsigned version,
+                         struct cairn_manifest *out, struct cairn_err *err)
 {
-	autofree char *key = cairn_key_version(ws, vol, version);
 	autofree char *text = NULL;
 	size_t len = 0;
 	int r = cairn_store_get_buf(st, key, CAIRN_MANIFEST_MAX, &text, &len, err);
@@ -53,32 +55,37 @@ int cairn_volume_load_version(struct cairn_store *st, const char *ws, const char
 	return 0;
 }
 
+int cairn_volume_load_version(struct cairn_store *st, const char *ws, const char *vol,
+                              unsigned version, struct cairn_manifest *out, struct cairn_err *err)
+{
+	autofree char *key = cairn_key_version(ws, vol, version);
+	struct cairn_err e = {0};
+	int r = load_manifest(st, vol, key, version, out, &e);
+	if (r != CAIRN_STORE_NOTFOUND) {
+		if (r < 0)
+			cairn_seterr(err, "%s", e.msg);
+		return r;
+	}
+	/* The index entry is written after the commit: the newest version may lack it. */
+	struct cairn_vstate s;
+	if (cairn_vstate_load(st, ws, vol, &s, err) < 0)
+		return -1;
+	if (s.version == version && s.manifest)
+		r = load_manifest(st, vol, s.manifest, version, out, err);
+	else
+		cairn_setuerr(err, "%s", e.msg);
+	cairn_vstate_free(&s);
+	return r;
+}
+
 int cairn_volume_load_head(struct cairn_store *st, const char *ws, const char *vol,
                            struct cairn_manifest *out, int *exists, struct cairn_err *err)
 {
-	autofree char *hkey = cairn_key_head(ws, vol);
-	autofree char *htext = NULL;
-	unsigned long long hint = 0;
-	int r = cairn_store_get_buf(st, hkey, 64, &htext, NULL, err);
-	if (r == 0) {
-		htext[strcspn(htext, "\n")] = '\0';
-		if (parse_uint(htext, UINT32_MAX, &hint) < 0)
-			hint = 0;
-	} else if (r != CAIRN_STORE_NOTFOUND) {
+	struct cairn_vstate s;
+	if (cairn_vstate_load(st, ws, vol, &s, err) < 0)
 		return -1;
-	}
-	/* The hint may lag behind a commit whose writer died before updating it. */
-	unsigned v = (unsigned)hint;
-	for (;;) {
-		autofree char *key = cairn_key_version(ws, vol, v + 1);
-		r = cairn_store_exists(st, key, NULL, err);
-		if (r == CAIRN_STORE_NOTFOUND)
-			break;
-		if (r < 0)
-			return -1;
-		v++;
-	}
-	if (v == 0) {
+	if (s.version == 0) {
+		cairn_vstate_free(&s);
 		cairn_manifest_init(out);
 		out->workspace = xstrdup(ws);
 		out->volume = xstrdup(vol);
@@ -86,12 +93,39 @@ int cairn_volume_load_head(struct cairn_store *st, const char *ws, const char *v
 		return 0;
 	}
 	*exists = 1;
-	return cairn_volume_load_version(st, ws, vol, v, out, err);
+	int r = load_manifest(st, vol, s.manifest, s.version, out, err);
+	cairn_vstate_free(&s);
+	return r;
+}
+
+static void save_conflict(struct cairn_store *st, const char *ws, const char *vol,
+                          const struct cairn_manifest *m, const char *json, const char *why,
+                          struct cairn_err *err)
+{
+	autofree char *ckey =
+	    xasprintf("%s/volumes/%s/conflicts/%010u-job%s-%lld", ws, vol, m->version,
+	              m->job ? m->job : "none", (long long)time(NULL));
+	struct cairn_err cerr = {0};
+	if (cairn_store_put_buf(st, ckey, json, strlen(json), 0, &cerr) < 0)
+		cairn_seterr(err, "volume %s: %s, and the conflict copy could not be saved: %s",
+		             vol, why, cerr.msg);
+	else
+		cairn_seterr(err,
+		             "volume %s: %s; this job's changes are kept as conflict copy %s "
+		             "(see 'cairn show %s')",
+		             vol, why, strrchr(ckey, '/') + 1, vol);
 }
 
 int cairn_volume_commit(struct cairn_store *st, const char *ws, const char *vol,
-                        struct cairn_manifest *m, unsigned base, struct cairn_err *err)
+                        struct cairn_manifest *m, unsigned base, const struct cairn_lease *lease,
+                        struct cairn_err *err)
 {
+	char nonce[17];
+	unsigned char rnd[8] = {0};
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		memcpy(rnd, &m, sizeof(rnd) < sizeof(m) ? sizeof(rnd) : sizeof(m));
+	for (int i = 0; i < 8; i++)
+		snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
 	m->version = base + 1;
 	m->parent = base;
 	free(m->workspace);
@@ -101,34 +135,88 @@ int cairn_volume_commit(struct cairn_store *st, const char *ws, const char *vol,
 	if (!m->created)
 		m->created = (int64_t)time(NULL);
 	autofree char *json = cairn_manifest_to_json(m, false);
-	autofree char *key = cairn_key_version(ws, vol, m->version);
-	int r = cairn_store_put_buf(st, key, json, strlen(json), CAIRN_PUT_IF_ABSENT, err);
-	if (r == CAIRN_STORE_EXISTS) {
-		autofree char *ckey =
-		    xasprintf("%s/volumes/%s/conflicts/%010u-job%s-%lld", ws, vol, m->version,
-		              m->job ? m->job : "none", (long long)time(NULL));
-		struct cairn_err cerr = {0};
-		if (cairn_store_put_buf(st, ckey, json, strlen(json), 0, &cerr) < 0)
-			cairn_seterr(err,
-			             "volume %s: another job committed version %u first, and the "
-			             "conflict copy could not be saved: %s",
-			             vol, m->version, cerr.msg);
-		else
-			cairn_seterr(err,
-			             "volume %s: another job committed version %u first; this "
-			             "job's changes are kept as conflict copy %s",
-			             vol, m->version, ckey);
-		return CAIRN_STORE_EXISTS;
-	}
-	if (r < 0)
+	/* Data first, the manifest next, the state last: a commit killed at any point
+	 * leaves the current version as it was. */
+	autofree char *mkey =
+	    xasprintf("%s/volumes/%s/manifests/%010u-%s", ws, vol, m->version, nonce);
+	if (cairn_store_put_buf(st, mkey, json, strlen(json), CAIRN_PUT_IF_ABSENT, err) < 0)
 		return -1;
-	char head[32];
-	int hl = snprintf(head, sizeof(head), "%u\n", m->version);
-	autofree char *hkey = cairn_key_head(ws, vol);
-	struct cairn_err herr = {0};
-	/* Best effort: readers probe past a stale hint. */
-	(void)cairn_store_put_buf(st, hkey, head, (size_t)hl, 0, &herr);
+	for (;;) {
+		struct cairn_vstate cur, next;
+		if (cairn_vstate_load(st, ws, vol, &cur, err) < 0)
+			return -1;
+		const char *why = NULL;
+		char whybuf[256];
+		if (lease && !cairn_lease_is_ours(&cur, lease)) {
+			snprintf(
+			    whybuf, sizeof(whybuf),
+			    "this job lost its lease (epoch %llu) to %s%s%s while it ran, so it "
+			    "may not commit",
+			    (unsigned long long)lease->epoch, cur.held ? "job " : "a release",
+			    cur.held && cur.holder.job ? cur.holder.job : "", cur.held ? "" : "");
+			why = whybuf;
+		} else if (!lease && cur.held && !cairn_vstate_expired(&cur, (int64_t)time(NULL))) {
+			snprintf(whybuf, sizeof(whybuf), "volume is leased by job %s",
+			         cur.holder.job ? cur.holder.job : "?");
+			why = whybuf;
+		} else if (cur.version != base) {
+			snprintf(whybuf, sizeof(whybuf),
+			         "version %u was committed since this job started from version %u",
+			         cur.version, base);
+			why = whybuf;
+		}
+		if (why) {
+			save_conflict(st, ws, vol, m, json, why, err);
+			cairn_vstate_free(&cur);
+			struct cairn_err ignore = {0};
+			(void)cairn_store_delete(st, mkey, &ignore);
+			return CAIRN_STORE_EXISTS;
+		}
+		next = cur;
+		memset(&cur, 0, sizeof(cur));
+		next.rev++;
+		next.version = base + 1;
+		free(next.manifest);
+		next.manifest = xstrdup(mkey);
+		free(next.op);
+		next.op = xstrdup("commit");
+		next.time = (int64_t)time(NULL);
+		next.commit_epoch = (int64_t)(lease ? lease->epoch : next.epoch);
+		int r = cairn_vstate_put(st, ws, vol, &next, err);
+		cairn_vstate_free(&next);
+		if (r == 0)
+			break;
+		if (r != CAIRN_STORE_EXISTS)
+			return -1;
+	}
+	/* An index by version number for `cairn show` and rollback; the state above
+	 * is what made the version current. */
+	autofree char *vkey = cairn_key_version(ws, vol, m->version);
+	struct cairn_err ignore = {0};
+	(void)cairn_store_put_buf(st, vkey, json, strlen(json), CAIRN_PUT_IF_ABSENT, &ignore);
 	return 0;
+}
+
+int cairn_volume_index_current(struct cairn_store *st, const char *ws, const char *vol,
+                               struct cairn_err *err)
+{
+	struct cairn_vstate s;
+	autofree char *text = NULL;
+	size_t len = 0;
+	int rv = 0;
+	if (cairn_vstate_load(st, ws, vol, &s, err) < 0)
+		return -1;
+	if (s.version && s.manifest) {
+		autofree char *vkey = cairn_key_version(ws, vol, s.version);
+		if (cairn_store_exists(st, vkey, NULL, err) == CAIRN_STORE_NOTFOUND &&
+		    cairn_store_get_buf(st, s.manifest, CAIRN_MANIFEST_MAX, &text, &len, err) ==
+		        0) {
+			int r = cairn_store_put_buf(st, vkey, text, len, CAIRN_PUT_IF_ABSENT, err);
+			rv = r == CAIRN_STORE_EXISTS ? 0 : r;
+		}
+	}
+	cairn_vstate_free(&s);
+	return rv;
 }
 
 struct name_acc {
@@ -143,7 +231,7 @@ static int collect_volume(void *arg, const char *key, uint64_t size)
 	struct name_acc *a = arg;
 	const char *rest = key + a->skip;
 	const char *slash = strchr(rest, '/');
-	if (!slash || strncmp(slash, "/versions/", 10))
+	if (!slash || (strncmp(slash, "/versions/", 10) && strncmp(slash, "/state/", 7)))
 		return 0;
 	size_t len = (size_t)(slash - rest);
 	if (a->n && strlen(a->v[a->n - 1]) == len && !strncmp(a->v[a->n - 1], rest, len))

@@ -1,18 +1,22 @@
-/* A volume in storage: its versions (immutable manifests), the head hint, the
- * content-addressed objects it references, and the atomic commit of a new version.
+/* A volume in storage: its versions (immutable manifests), the content-addressed
+ * objects they reference, and the atomic, lease-fenced commit of a new version.
  *
  * Layout under the store root:
- *   WS/objects/AB/SHA256                 file contents, shared by the workspace
- *   WS/volumes/VOL/versions/0000000007   manifest of version 7 (created only if absent)
- *   WS/volumes/VOL/head                  hint: the newest version number
- *   WS/volumes/VOL/conflicts/...         refused commits, kept for recovery
- * A commit is the exclusive creation of versions/N+1: readers see the whole old or
- * the whole new version. The head hint only saves probing; it may lag, never lead. */
+ *   WS/objects/AB/SHA256                    file contents, shared by the workspace
+ *   WS/volumes/VOL/state/000000000042       the volume's state, revision 42 (lease.h):
+ *                                           current version, its manifest, the lease
+ *   WS/volumes/VOL/manifests/0000000007-N   manifest of version 7 (N: a nonce)
+ *   WS/volumes/VOL/versions/0000000007      index copy, written after the commit
+ *   WS/volumes/VOL/conflicts/...            refused commits, kept for recovery
+ * A commit writes data, then the manifest, then a new state revision (created only
+ * if absent): readers see the whole old or the whole new version. */
 #ifndef CAIRN_VOLUME_H
 #define CAIRN_VOLUME_H
 
 #include "manifest.h"
 #include "store.h"
+
+struct cairn_lease;
 
 char *cairn_key_object(const char *ws, const char *sha256);
 char *cairn_key_version(const char *ws, const char *vol, unsigned version);
@@ -26,12 +30,20 @@ int cairn_volume_load_head(struct cairn_store *st, const char *ws, const char *v
 int cairn_volume_load_version(struct cairn_store *st, const char *ws, const char *vol,
                               unsigned version, struct cairn_manifest *out, struct cairn_err *err);
 
-/* Commit m as version base+1. Returns 0, or CAIRN_STORE_EXISTS when another writer
- * committed first (m is then kept under conflicts/ and err says where), or -1. */
+/* Commit m as version base+1, only while `lease` (if given) is still the volume's
+ * current lease, or (without a lease) while nobody holds one. Returns 0, or
+ * CAIRN_STORE_EXISTS when the commit is refused (lease lost, or another version
+ * committed first: m is then kept under conflicts/ and err says where), or -1. */
 int cairn_volume_commit(struct cairn_store *st, const char *ws, const char *vol,
-                        struct cairn_manifest *m, unsigned base, struct cairn_err *err);
+                        struct cairn_manifest *m, unsigned base, const struct cairn_lease *lease,
+                        struct cairn_err *err);
 
-/* Names of the volumes of a workspace, sorted; and the workspaces of the store. */
+/* Write the version index entry of the current version if a committer died before
+ * writing it. Only the lease holder calls this. */
+int cairn_volume_index_current(struct cairn_store *st, const char *ws, const char *vol,
+                               struct cairn_err *err);
+
+/* Names of the volumes of a workspace, sorted. */
 int cairn_volume_list(struct cairn_store *st, const char *ws, char ***names, size_t *n,
                       struct cairn_err *err);
 

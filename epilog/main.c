@@ -76,7 +76,10 @@ int main(void)
 	cairn_strv_free(rec.lines, rec.nlines);
 	rec.lines = NULL;
 	rec.nlines = 0;
-	if (!rec.error && rec.nvol) {
+	if (rec.nvol) {
+		/* The keeper renews the leases while we sync, as long as we live. */
+		rec.epilog_pid = (int)getpid();
+		(void)cairn_job_record_save(&cfg, &rec, &err);
 		if (cairn_job_finish(&cfg, &rec, &err) < 0) {
 			openlog("cairn-epilog", LOG_PID, LOG_DAEMON);
 			syslog(LOG_ERR, "job %s: %s", job_id, err.msg);

@@ -126,6 +126,7 @@ int main(void)
 	    /* Only the batch host's copy is synced back; other nodes mount read-only. */
 	    .sync_here = !sj.batch_host || !node || !strcmp(sj.batch_host, node),
 	    .defer_args = true,
+	    .node = node,
 	};
 	if (cairn_job_prepare(&cfg, &spec, &js, &rec, &err) < 0)
 		goto system_error;
@@ -140,7 +141,10 @@ system_error:
 	rec.gid = (gid_t)gid;
 	rec.error = xasprintf("cairn: could not prepare the job's volumes: %s", err.msg);
 save:
-	if (cairn_job_record_save(&cfg, &rec, &err) < 0) {
+	if (cairn_job_record_save(&cfg, &rec, &err) == 0) {
+		if (!rec.error && cairn_job_start_keeper(&cfg, &rec, &err) < 0)
+			admin_log(job_id, err.msg);
+	} else {
 		/* Without a record the plugin could not stop the job: this is the node's
 		 * problem, and Slurm should hold the job and drain the node. */
 		admin_log(job_id, err.msg);

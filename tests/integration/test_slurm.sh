@@ -13,6 +13,8 @@ cleanup() {
 	rm -rf "$STATE"
 }
 trap cleanup EXIT
+# Short leases so that the tests of waits, crashes and take-overs run in seconds.
+export CAIRN_CLUSTER_CONF_EXTRA=$'LeaseTTL = 6\nLeaseRenew = 2\nLeaseWait = 60'
 if ! env_lines=$("$REPO/tests/cluster" up --state "$STATE" --clean); then
 	fail "slurm: the test cluster comes up" "tests/cluster up failed"
 	exit 1
@@ -183,7 +185,32 @@ got=$(for i in 1 2 3 4 5; do cairn get crashy f$i - --workspace default; done | 
 check "slurm: the next job after the crashes syncs a whole new version" [ "$got" = "after-1 after-2 after-3 after-4 after-5 " ]
 assert_node_idle "slurm: the node is idle again after the crash tests"
 
-# 9. A job without volumes is untouched.
+# 9. Leases: a second job on a held volume waits for the first, says so, and
+#    starts from what the first committed; a wait past LeaseWait fails the job.
+script hold.sh <<'S'
+#!/bin/bash
+# volume: shared-vol .s
+echo "$1" >> .s/log
+sleep "${2:-0}"
+S
+a=$(submit "$U" hold.sh -o "$W/out-%j.txt" -- first 8)
+for _ in $(seq 1 50); do [ "$(job_state "$a")" = RUNNING ] && break; sleep 0.2; done
+b=$(submit_wait "$U" hold.sh -o "$W/out-%j.txt" -- second 0)
+wait_job "$a"
+check "slurm: a job waiting for a held volume says which job holds it" grep -q "volume shared-vol is in use by job $a" "$W/out-$b.txt"
+check "slurm: the waiting job runs after the holder and sees its commit" [ "$(cairn get shared-vol log - --workspace default | tr '\n' ' ')" = "first second " ]
+a=$(submit "$U" hold.sh -o "$W/out-%j.txt" -- third 15)
+for _ in $(seq 1 50); do [ "$(job_state "$a")" = RUNNING ] && break; sleep 0.2; done
+sed -i 's/^LeaseWait = .*/LeaseWait = 2/' "$CAIRN_CONF"
+b=$(submit_wait "$U" hold.sh -o "$W/out-%j.txt" -- fourth 0)
+sed -i 's/^LeaseWait = .*/LeaseWait = 60/' "$CAIRN_CONF"
+check "slurm: a wait past LeaseWait fails the job" [ "$(job_state "$b")" = FAILED ]
+check "slurm: the timeout message names the holder and LeaseWait" grep -q "held by job $a on .*LeaseWait" "$W/out-$b.txt"
+wait_job "$a"
+assert_node_idle "slurm: the node stays idle after a lease timeout"
+check "slurm: cairn show reports no holder after the jobs" sh -c "! cairn show shared-vol --workspace default | grep -q '^Lease: *held'"
+
+# 10. A job without volumes is untouched.
 script plain.sh <<'S'
 #!/bin/bash
 echo plain

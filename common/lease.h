@@ -1,0 +1,83 @@
+/* A volume's state in storage: which version is current and who holds the lease.
+ * Every change is a new numbered revision, created only if absent: that is the
+ * compare-and-swap every backend can do (link() on file://, If-None-Match: * on
+ * S3), so acquire, renew, take over, commit and release are all atomic, and a
+ * commit is fenced by the lease: it lands only while its holder's epoch is still
+ * the current one.
+ *
+ *   WS/volumes/VOL/state/000000000042   revision 42 (JSON), never rewritten
+ *   WS/volumes/VOL/head                 hint: a recent revision number */
+#ifndef CAIRN_LEASE_H
+#define CAIRN_LEASE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define CAIRN_LEASE_LOST (-4)
+#define CAIRN_LEASE_TIMEOUT (-5)
+#define CAIRN_STATE_KEEP 1000 /* revisions kept; older ones are pruned */
+
+struct cairn_holder {
+	char *job, *node, *user;
+	int64_t since, expires; /* seconds since the epoch */
+	char nonce[33];
+};
+
+struct cairn_vstate {
+	uint64_t rev;   /* 0: the volume has no state yet */
+	uint64_t epoch; /* grows with every acquire and take-over */
+	unsigned version;
+	char *manifest; /* key of the current version's manifest, NULL for version 0 */
+	bool held;
+	struct cairn_holder holder;
+	char *op; /* what made this revision: acquire, takeover, renew, commit, release */
+	int64_t time;
+	int64_t commit_epoch; /* epoch of the lease under which the version was committed */
+};
+
+struct cairn_lease {
+	char *ws, *vol;
+	uint64_t epoch;
+	char nonce[33];
+	char *job, *node;
+};
+
+void cairn_vstate_free(struct cairn_vstate *s);
+char *cairn_key_state(const char *ws, const char *vol, uint64_t rev);
+int cairn_vstate_load(struct cairn_store *st, const char *ws, const char *vol,
+                      struct cairn_vstate *out, struct cairn_err *err);
+/* Write next as revision next->rev (must be the current revision + 1).
+ * CAIRN_STORE_EXISTS when someone else wrote that revision first. */
+int cairn_vstate_put(struct cairn_store *st, const char *ws, const char *vol,
+                     const struct cairn_vstate *next, struct cairn_err *err);
+/* Revision history from oldest kept to newest (for `cairn show` and checkers). */
+int cairn_vstate_history(struct cairn_store *st, const char *ws, const char *vol,
+                         struct cairn_vstate **out, size_t *n, struct cairn_err *err);
+
+bool cairn_lease_is_ours(const struct cairn_vstate *s, const struct cairn_lease *l);
+bool cairn_vstate_expired(const struct cairn_vstate *s, int64_t now);
+
+/* Called once when the volume is held by another job and we start to wait. */
+typedef void (*cairn_wait_fn)(void *arg, const char *vol, const struct cairn_vstate *s);
+
+/* Acquire the exclusive lease, waiting up to wait_s for a holder to release it or
+ * for its lease to expire. The same job on the same node takes its own lease over
+ * (a requeued job, a re-run Prolog). CAIRN_LEASE_TIMEOUT (a user-facing err) when
+ * the wait ran out. */
+int cairn_lease_acquire(struct cairn_store *st, const char *ws, const char *vol, const char *job,
+                        const char *node, const char *user, unsigned ttl_s, unsigned wait_s,
+                        cairn_wait_fn waiting, void *arg, struct cairn_lease *out,
+                        struct cairn_err *err);
+/* 0, CAIRN_LEASE_LOST when another holder took over, or -1. */
+int cairn_lease_renew(struct cairn_store *st, const struct cairn_lease *l, unsigned ttl_s,
+                      struct cairn_err *err);
+int cairn_lease_release(struct cairn_store *st, const struct cairn_lease *l, struct cairn_err *err);
+void cairn_lease_free(struct cairn_lease *l);
+
+/* Lease as a one-line string and back, for job records. */
+char *cairn_lease_encode(const struct cairn_lease *l);
+int cairn_lease_decode(const char *s, struct cairn_lease *l);
+
+#endif
