@@ -374,8 +374,9 @@ int cmd_get(int argc, char **argv)
 	}
 	struct get_sink g = {.fd = 1};
 	if (strcmp(dest, "-")) {
-		tmp = xasprintf("%s.cairn-part", dest);
-		g.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+		/* A fresh name, created exclusively: never an existing file or link. */
+		tmp = xasprintf("%s.cairn-part.%d", dest, (int)getpid());
+		g.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (g.fd < 0) {
 			fprintf(stderr, "cairn get: cannot create %s: %s\n", tmp, strerror(errno));
 			goto out;

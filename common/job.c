@@ -177,7 +177,9 @@ int cairn_job_record_load(const struct cairn_config *cfg, const char *job_id,
 		jv->lease = jstr(v, "lease");
 		jv->readonly = json_is_true(json_object_get(v, "readonly"));
 		jv->version = (unsigned)json_integer_value(json_object_get(v, "version"));
-		if (!jv->name || !jv->path || !jv->source) {
+		char why[CAIRN_ERRLEN];
+		if (!jv->name || !jv->path || !jv->source ||
+		    cairn_name_check(jv->name, why, sizeof(why)) < 0) {
 			json_decref(o);
 			cairn_seterr(err, "%s: incomplete volume entry", path);
 			cairn_job_record_free(r);
@@ -185,6 +187,12 @@ int cairn_job_record_load(const struct cairn_config *cfg, const char *job_id,
 		}
 	}
 	json_decref(o);
+	char why[CAIRN_ERRLEN];
+	if (r->nvol && (!r->workspace || cairn_name_check(r->workspace, why, sizeof(why)) < 0)) {
+		cairn_seterr(err, "%s: invalid workspace in the record", path);
+		cairn_job_record_free(r);
+		return -1;
+	}
 	return 0;
 }
 
@@ -349,6 +357,15 @@ int cairn_job_prepare(const struct cairn_config *cfg, struct cairn_job_spec *spe
 	rec->sandbox = spec->sandbox;
 	rec->sync_here = js->sync_here;
 
+	char why[CAIRN_ERRLEN];
+	/* The workspace becomes a directory name in the cache and the store. */
+	if (cairn_name_check(rec->workspace, why, sizeof(why)) < 0) {
+		rec->error =
+		    xasprintf("cairn: the job's workspace (its account) \"%s\" cannot name "
+		              "volumes: %s; use an account made of a-z A-Z 0-9 . _ -",
+		              rec->workspace, why);
+		return 0;
+	}
 	struct cairn_placeholder_ctx ctx = {
 	    .workspace = rec->workspace,
 	    .user = js->user->name,

@@ -139,7 +139,16 @@ static int bind_one(const struct cairn_job_volume *v, const char *workdir,
 		              v->name, v->path, (unsigned)sb.st_uid);
 		return -1;
 	}
-	autoclose int src = open_tree(AT_FDCWD, v->source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	/* The cache tree must be the user's own; path components above it are root's. */
+	autoclose int srcdir = open(v->source, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat ssb;
+	if (srcdir < 0 || fstat(srcdir, &ssb) < 0 || ssb.st_uid != u->uid) {
+		cairn_seterr(err, "volume %s: the cache tree %s is missing or not owned by %s",
+		             v->name, v->source, u->name);
+		return -1;
+	}
+	autoclose int src =
+	    open_tree(srcdir, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	if (src < 0) {
 		cairn_seterr(err, "volume %s: cannot clone the cache tree %s: %s", v->name,
 		             v->source, strerror(errno));

@@ -280,6 +280,12 @@ static int cmp_str(const void *a, const void *b)
 static int check_digests(struct sync_ctx *c, struct cairn_err *err)
 {
 	qsort(c->uploaded, c->nuploaded, sizeof(char *), cmp_str);
+	autofree const char **based = xcalloc(c->state.n + 1, sizeof(char *));
+	size_t nbased = 0;
+	for (size_t j = 0; j < c->state.n; j++)
+		if (c->state.e[j].type == CAIRN_FT_FILE)
+			based[nbased++] = c->state.e[j].sha256;
+	qsort(based, nbased, sizeof(char *), cmp_str);
 	for (size_t i = 0; i < c->newm.n; i++) {
 		const struct cairn_entry *e = &c->newm.e[i];
 		if (e->type != CAIRN_FT_FILE)
@@ -287,12 +293,7 @@ static int check_digests(struct sync_ctx *c, struct cairn_err *err)
 		const char *k = e->sha256;
 		if (bsearch(&k, c->uploaded, c->nuploaded, sizeof(char *), cmp_str))
 			continue;
-		const struct cairn_entry *s = cairn_manifest_find(&c->state, e->path);
-		bool in_base = s && s->type == CAIRN_FT_FILE && !strcmp(s->sha256, e->sha256);
-		for (size_t j = 0; !in_base && j < c->state.n; j++)
-			in_base = c->state.e[j].type == CAIRN_FT_FILE &&
-			          !strcmp(c->state.e[j].sha256, e->sha256);
-		if (!in_base) {
+		if (!bsearch(&k, based, nbased, sizeof(char *), cmp_str)) {
 			cairn_seterr(err,
 			             "volume %s: worker named an object it never sent for %.200s",
 			             c->vol, e->path);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 
 #include "wire.h"
@@ -74,8 +75,15 @@ int cairn_worker_run(const struct cairn_user *u, int *tree_fd, cairn_worker_fn c
 		_exit(r < 0 ? 1 : 0);
 	}
 	close(sv[1]);
+	/* The worker runs as the user, who can stop it: a silent worker must not
+	 * hang root (and with it the Prolog or Epilog) for ever. */
+	struct timeval tv = {.tv_sec = CAIRN_WORKER_STALL_S};
+	setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	int r = serve_fn(sv[0], arg, err);
 	close(sv[0]);
+	if (r < 0)
+		kill(pid, SIGKILL);
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;

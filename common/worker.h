@@ -9,6 +9,9 @@
 
 typedef int (*cairn_worker_fn)(int sock, void *arg, struct cairn_err *err);
 
+/* A worker silent this long is killed and the transfer fails. */
+#define CAIRN_WORKER_STALL_S 120
+
 /* Fork; the child drops to u and runs child_fn(sock), then reports DONE or ERR.
  * The child keeps only the socket and *tree_fd (the tree it works on; updated to
  * the child's number): every other descriptor of the root process, such as the

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -28,8 +29,11 @@ static void append_output(const struct cairn_job_record *rec, const char *path)
 	if (pid == 0) {
 		if (cairn_drop_privileges(&u, &err) < 0)
 			_exit(1);
-		int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
+		/* Never block on a FIFO put in its place. */
+		int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		struct stat sb;
+		if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+		    fcntl(fd, F_SETFL, O_WRONLY | O_APPEND) < 0)
 			_exit(1);
 		for (size_t i = 0; i < rec->nlines; i++) {
 			autofree char *l = xasprintf("%s\n", rec->lines[i]);
