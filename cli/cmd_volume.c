@@ -12,11 +12,13 @@
 #include "digest.h"
 #include "job.h"
 #include "spec.h"
+#include "lease.h"
 #include "volume.h"
 
 struct common_opts {
 	bool json;
 	const char *workspace;
+	const char *conflict; /* ls/get: read a conflict copy instead of the current version */
 	int first_arg;
 };
 
@@ -25,13 +27,17 @@ static int parse_common(int argc, char **argv, struct common_opts *o, const char
 {
 	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
 	                                     {"workspace", required_argument, NULL, 'w'},
+	                                     {"conflict", required_argument, NULL, 'c'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
 	int c;
 	optind = 1;
 	memset(o, 0, sizeof(*o));
-	while ((c = getopt_long(argc, argv, "jw:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jw:c:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'c':
+			o->conflict = optarg;
+			break;
 		case 'j':
 			o->json = true;
 			break;
@@ -85,8 +91,34 @@ static void close_session(struct session *s)
 	cairn_config_free(&s->cfg);
 }
 
-static int load_volume(struct session *s, const char *cmd, const char *vol,
-                       struct cairn_manifest *m)
+static int load_conflict(struct session *s, const char *cmd, const char *vol, const char *name,
+                         struct cairn_manifest *m)
+{
+	struct cairn_err err = {0};
+	autofree char *text = NULL;
+	size_t len = 0;
+	if (!*name || strspn(name, "0123456789abcdefghijklmnopqrstuvwxyz-") != strlen(name)) {
+		fprintf(stderr,
+		        "cairn %s: --conflict %s: not a conflict copy name (see 'cairn show "
+		        "%s')\n",
+		        cmd, name, vol);
+		return -1;
+	}
+	autofree char *key = xasprintf("%s/volumes/%s/conflicts/%s", s->ws, vol, name);
+	int r = cairn_store_get_buf(s->st, key, CAIRN_MANIFEST_MAX, &text, &len, &err);
+	if (r == CAIRN_STORE_NOTFOUND)
+		fprintf(stderr,
+		        "cairn %s: volume %s has no conflict copy %s (see 'cairn show %s')\n", cmd,
+		        vol, name, vol);
+	else if (r < 0 || cairn_manifest_from_json(text, len, m, &err) < 0)
+		fprintf(stderr, "cairn %s: conflict copy %s: %s\n", cmd, name, err.msg);
+	else
+		return 0;
+	return -1;
+}
+
+static int load_volume(struct session *s, const struct common_opts *o, const char *cmd,
+                       const char *vol, struct cairn_manifest *m)
 {
 	struct cairn_err err = {0};
 	int exists = 0;
@@ -94,6 +126,8 @@ static int load_volume(struct session *s, const char *cmd, const char *vol,
 		fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
 		return -1;
 	}
+	if (o->conflict)
+		return load_conflict(s, cmd, vol, o->conflict, m);
 	if (cairn_volume_load_head(s->st, s->ws, vol, m, &exists, &err) < 0) {
 		fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
 		return -1;
@@ -117,6 +151,49 @@ static void fmt_time(char *buf, size_t len, int64_t t)
 	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
+/* Who holds the volume's lease: text for people, an object (or null) for --json. */
+static json_t *describe_lease(struct session *s, const char *vol, char *text, size_t len)
+{
+	struct cairn_vstate vs;
+	struct cairn_err err = {0};
+	snprintf(text, len, "-");
+	if (cairn_vstate_load(s->st, s->ws, vol, &vs, &err) < 0)
+		return json_null();
+	json_t *j = json_null();
+	if (vs.held) {
+		char since[32], until[32];
+		fmt_time(since, sizeof(since), vs.holder.since);
+		fmt_time(until, sizeof(until), vs.holder.expires);
+		bool expired = cairn_vstate_expired(&vs, (int64_t)time(NULL));
+		snprintf(text, len, "job %s on %s (%s) since %s, %s %s",
+		         vs.holder.job ? vs.holder.job : "?", vs.holder.node ? vs.holder.node : "?",
+		         vs.holder.user ? vs.holder.user : "?", since,
+		         expired ? "expired at" : "expires", until);
+		j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:b}", "job",
+		              vs.holder.job ? vs.holder.job : "", "node",
+		              vs.holder.node ? vs.holder.node : "", "user",
+		              vs.holder.user ? vs.holder.user : "", "since",
+		              (json_int_t)vs.holder.since, "expires", (json_int_t)vs.holder.expires,
+		              "epoch", (json_int_t)vs.epoch, "expired", expired);
+	}
+	cairn_vstate_free(&vs);
+	return j;
+}
+
+struct name_list {
+	char **v;
+	size_t n;
+};
+
+static int collect_basename(void *arg, const char *key, uint64_t size)
+{
+	(void)size;
+	struct name_list *l = arg;
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof(char *));
+	l->v[l->n++] = xstrdup(strrchr(key, '/') + 1);
+	return 0;
+}
+
 int cmd_list(int argc, char **argv)
 {
 	struct common_opts o;
@@ -138,8 +215,8 @@ int cmd_list(int argc, char **argv)
 		goto out;
 	}
 	if (!o.json)
-		printf("%-32s %8s %10s %10s  %-19s  %s\n", "VOLUME", "VERSION", "FILES", "SIZE",
-		       "UPDATED", "BY");
+		printf("%-24s %7s %8s %10s  %-19s  %-22s %s\n", "VOLUME", "VERSION", "FILES",
+		       "SIZE", "UPDATED", "BY", "LEASED BY");
 	for (size_t i = 0; i < n; i++) {
 		struct cairn_manifest m;
 		int exists;
@@ -148,21 +225,27 @@ int cmd_list(int argc, char **argv)
 			fprintf(stderr, "cairn list: %s\n", verr.msg);
 			continue;
 		}
-		char size[32], when[32];
+		char size[32], when[32], lease_text[512], by[64];
 		fmt_bytes(size, sizeof(size), cairn_manifest_bytes(&m));
 		fmt_time(when, sizeof(when), m.created);
-		if (o.json)
-			json_array_append_new(
-			    arr, json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:s,s:s}", "name", names[i],
-			                   "workspace", s.ws, "version", m.version, "files",
-			                   (json_int_t)cairn_manifest_files(&m), "bytes",
-			                   (json_int_t)cairn_manifest_bytes(&m), "updated",
-			                   (json_int_t)m.created, "user", m.user ? m.user : "",
-			                   "job", m.job ? m.job : ""));
-		else
-			printf("%-32s %8u %10zu %10s  %-19s  %s (job %s)\n", names[i], m.version,
-			       cairn_manifest_files(&m), size, when, m.user ? m.user : "-",
-			       m.job ? m.job : "-");
+		json_t *lease = describe_lease(&s, names[i], lease_text, sizeof(lease_text));
+		if (o.json) {
+			json_t *j = json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:s,s:s}", "name", names[i],
+			                      "workspace", s.ws, "version", m.version, "files",
+			                      (json_int_t)cairn_manifest_files(&m), "bytes",
+			                      (json_int_t)cairn_manifest_bytes(&m), "updated",
+			                      (json_int_t)m.created, "user", m.user ? m.user : "",
+			                      "job", m.job ? m.job : "");
+			json_object_set_new(j, "lease", lease);
+			json_array_append_new(arr, j);
+		} else {
+			snprintf(by, sizeof(by), "%s (job %s)", m.user ? m.user : "-",
+			         m.job ? m.job : "-");
+			printf("%-24s %7u %8zu %10s  %-19s  %-22s %s\n", names[i], m.version,
+			       cairn_manifest_files(&m), size, m.version ? when : "-", by,
+			       lease_text);
+			json_decref(lease);
+		}
 		cairn_manifest_free(&m);
 	}
 	if (o.json) {
@@ -209,7 +292,7 @@ int cmd_show(int argc, char **argv)
 	const char *vol = argv[o.first_arg];
 	struct session s;
 	struct cairn_manifest m;
-	if (open_session(&s, &o, "show") < 0 || load_volume(&s, "show", vol, &m) < 0) {
+	if (open_session(&s, &o, "show") < 0 || load_volume(&s, &o, "show", vol, &m) < 0) {
 		close_session(&s);
 		return 1;
 	}
@@ -217,16 +300,32 @@ int cmd_show(int argc, char **argv)
 	struct cairn_err err = {0};
 	autofree char *prefix = xasprintf("%s/volumes/%s/versions/", s.ws, vol);
 	cairn_store_list(s.st, prefix, collect_version, &va, &err);
+	/* The newest version's index entry is written after its commit. */
+	if (m.version && (!va.n || va.v[va.n - 1] < m.version)) {
+		va.v = xrealloc(va.v, (va.n + 1) * sizeof(unsigned));
+		va.v[va.n++] = m.version;
+	}
+	char lease_text[512];
+	json_t *lease = describe_lease(&s, vol, lease_text, sizeof(lease_text));
+	struct name_list conflicts = {0};
+	autofree char *cprefix = xasprintf("%s/volumes/%s/conflicts/", s.ws, vol);
+	cairn_store_list(s.st, cprefix, collect_basename, &conflicts, &err);
 	if (o.json) {
 		json_t *vs = json_array();
 		for (size_t i = 0; i < va.n; i++)
 			json_array_append_new(vs, json_integer(va.v[i]));
+		json_t *cs = json_array();
+		for (size_t i = 0; i < conflicts.n; i++)
+			json_array_append_new(cs, json_string(conflicts.v[i]));
 		json_t *j = json_pack(
 		    "{s:s,s:s,s:i,s:I,s:I,s:I,s:s,s:s,s:s,s:o}", "name", vol, "workspace", s.ws,
 		    "version", m.version, "files", (json_int_t)cairn_manifest_files(&m), "bytes",
 		    (json_int_t)cairn_manifest_bytes(&m), "updated", (json_int_t)m.created, "user",
 		    m.user ? m.user : "", "job", m.job ? m.job : "", "host", m.host ? m.host : "",
 		    "versions", vs);
+		json_object_set_new(j, "lease", lease);
+		json_object_set_new(j, "conflicts", cs);
+		lease = NULL;
 		char *t = json_dumps(j, JSON_INDENT(2));
 		printf("%s\n", t);
 		free(t);
@@ -242,8 +341,14 @@ int cmd_show(int argc, char **argv)
 		    m.user ? m.user : "-", m.job ? m.job : "-", m.host ? m.host : "-");
 		for (size_t i = 0; i < va.n; i++)
 			printf(" %u", va.v[i]);
-		printf("\n");
+		printf("\nLease:      %s\n", lease && !json_is_null(lease) ? lease_text : "free");
+		for (size_t i = 0; i < conflicts.n; i++)
+			printf("%s %s  (refused commit; read it with: cairn ls %s --conflict %s)\n",
+			       i ? "           " : "Conflicts: ", conflicts.v[i], vol,
+			       conflicts.v[i]);
 	}
+	json_decref(lease);
+	cairn_strv_free(conflicts.v, conflicts.n);
 	free(va.v);
 	cairn_manifest_free(&m);
 	close_session(&s);
@@ -275,7 +380,7 @@ int cmd_ls(int argc, char **argv)
 		dir[0] = '\0', dl = 0;
 	struct session s;
 	struct cairn_manifest m;
-	if (open_session(&s, &o, "ls") < 0 || load_volume(&s, "ls", vol, &m) < 0) {
+	if (open_session(&s, &o, "ls") < 0 || load_volume(&s, &o, "ls", vol, &m) < 0) {
 		close_session(&s);
 		return 1;
 	}
@@ -362,7 +467,7 @@ int cmd_get(int argc, char **argv)
 	struct cairn_manifest m;
 	int rv = 1;
 	autofree char *tmp = NULL, *key = NULL;
-	if (open_session(&s, &o, "get") < 0 || load_volume(&s, "get", vol, &m) < 0) {
+	if (open_session(&s, &o, "get") < 0 || load_volume(&s, &o, "get", vol, &m) < 0) {
 		close_session(&s);
 		return 1;
 	}
