@@ -116,6 +116,23 @@ import json, subprocess, sys
 s = json.loads(subprocess.check_output([sys.argv[1], "show", "crash", "--json"]))
 sys.exit(s["versions"] != list(range(1, s["version"] + 1)))' "$CAIRN"
 
+# 9b. Fencing: a holder paused past its lease loses it; its commit is refused and
+#     kept as a conflict copy, never written over the newer version.
+"$CAIRN" run --user "$USER_" --volume fence:f -- sh -c 'sleep 5; echo stale > f/x' 2>"$T/stale.err" &
+stale=$!
+sleep 1.5
+kill -STOP $stale
+crun --volume fence:f -- sh -c 'echo fresh > f/x'
+check "fence: a paused holder's lease is taken over after it expires" grep -q 'synced version 1' "$T/stderr"
+kill -CONT $stale
+wait $stale
+check "fence: the stale holder's commit is refused" [ $? -ne 0 ]
+check "fence: the refusal says the lease was lost and names the conflict copy" grep -q 'lost its lease.*conflict copy' "$T/stale.err"
+check "fence: the newer version is intact" [ "$("$CAIRN" get fence x -)" = fresh ]
+conflict=$("$CAIRN" show fence --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["conflicts"][0])')
+check "fence: cairn show lists the conflict copy" [ -n "$conflict" ]
+check "fence: cairn get --conflict recovers the refused changes" [ "$("$CAIRN" get fence x - --conflict "$conflict")" = stale ]
+
 # 10. The node cache is an LRU bounded by CacheMax; trees in use are kept.
 cp "$T/cairn.conf" "$T/small.conf"
 echo "CacheMax = 3K" >>"$T/small.conf"
