@@ -210,6 +210,21 @@ wait_job "$a"
 assert_node_idle "slurm: the node stays idle after a lease timeout"
 check "slurm: cairn show reports no holder after the jobs" sh -c "! cairn show shared-vol --workspace default | grep -q '^Lease: *held'"
 
+# 9b. Contention through real jobs: several jobs append to one volume at once;
+#     each waits its turn and every completed job's line is in the final version.
+script append.sh <<'S'
+#!/bin/bash
+# volume: contended .c
+echo "$1" >> .c/log
+S
+ids=()
+for i in 1 2 3 4 5 6; do ids+=("$(submit "$U" append.sh -o "$W/out-%j.txt" -- "line-$i")"); done
+for id in "${ids[@]}"; do wait_job "$id"; done
+final=$(cairn get contended log - --workspace default | sort | tr '\n' ' ')
+check "slurm: 6 contending jobs all complete" bash -c "for id in ${ids[*]}; do scontrol show job -o \$id | grep -q JobState=COMPLETED || exit 1; done"
+check "slurm: every contending job's append is in the final version" [ "$final" = "line-1 line-2 line-3 line-4 line-5 line-6 " ]
+check "slurm: the contended volume has one version per job" sh -c "cairn show contended --workspace default --json | grep -q '\"version\": 6'"
+
 # 10. A job without volumes is untouched.
 script plain.sh <<'S'
 #!/bin/bash
