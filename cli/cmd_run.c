@@ -13,6 +13,7 @@
 #include "config.h"
 #include "creds.h"
 #include "job.h"
+#include "sandbox.h"
 #include "spec.h"
 
 static volatile sig_atomic_t child_pid;
@@ -168,8 +169,10 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	if (rec.error) {
+		/* Still finish: it gives back the cache trees the job already held. */
 		fprintf(stderr, "%s\n", rec.error);
-		goto out;
+		rv = 1;
+		goto finish;
 	}
 	for (size_t i = 0; i < rec.nlines; i++)
 		fprintf(stderr, "%s\n", rec.lines[i]);
@@ -186,8 +189,12 @@ int cmd_run(int argc, char **argv)
 	if (pid == 0) {
 		struct cairn_err cerr = {0};
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (cairn_private_mount_ns(&cerr) < 0 || cairn_job_mount(&rec, &u, &cerr) < 0 ||
-		    cairn_drop_privileges(&u, &cerr) < 0) {
+		int r = rec.sandbox != CAIRN_SANDBOX_NONE
+		            ? cairn_sandbox_enter(&cfg, &rec, &u, &cerr)
+		            : (cairn_private_mount_ns(&cerr) < 0
+		                   ? -1
+		                   : cairn_job_mount(&rec, &u, NULL, &cerr));
+		if (r < 0 || cairn_drop_privileges(&u, &cerr) < 0) {
 			fprintf(stderr, "cairn: %s\n", cerr.msg);
 			_exit(125);
 		}

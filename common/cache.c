@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,20 +29,78 @@ static int root_dir_at(int parent, const char *name, struct cairn_err *err)
 	return fd;
 }
 
-int cairn_cache_open(const struct cairn_config *cfg, const char *ws, const char *vol,
-                     const struct cairn_user *u, struct cairn_cache_vol *cv, struct cairn_err *err)
+static int remove_tree(const char *dir, struct cairn_err *err);
+
+/* Does any job other than job_id hold the tree (a jobs/<id> marker)? */
+static bool held_by_other(int treefd, const char *job_id)
 {
-	char ubuf[32];
+	autoclose int fd = openat(treefd, "jobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	DIR *d = fdopendir(fd);
+	if (!d)
+		return true;
+	fd = -1;
+	bool other = false;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && (!job_id || strcmp(de->d_name, job_id)))
+			other = true;
+	closedir(d);
+	return other;
+}
+
+static int hold(int treefd, const char *job_id, bool on)
+{
+	if (mkdirat(treefd, "jobs", 0700) < 0 && errno != EEXIST)
+		return -1;
+	autoclose int jfd = openat(treefd, "jobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (jfd < 0)
+		return -1;
+	if (!on)
+		return unlinkat(jfd, job_id, 0) < 0 && errno != ENOENT ? -1 : 0;
+	int fd = openat(jfd, job_id, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+static bool tree_name_ok(const char *tree, uid_t uid)
+{
+	char want[32];
+	int n = snprintf(want, sizeof(want), "u%u", (unsigned)uid);
+	if (strncmp(tree, want, (size_t)n))
+		return false;
+	if (!tree[n])
+		return true;
+	return tree[n] == '-' && tree[n + 1] == 'j' && tree[n + 2] &&
+	       strspn(tree + n + 2, "0123456789abcdefghijklmnopqrstuvwxyz") == strlen(tree + n + 2);
+}
+
+int cairn_cache_open(const struct cairn_config *cfg, const char *ws, const char *vol,
+                     const struct cairn_user *u, const char *job_id, const char *tree,
+                     struct cairn_cache_vol *cv, struct cairn_err *err)
+{
+	char shared[32];
 	memset(cv, 0, sizeof(*cv));
 	cv->dirfd = cv->datafd = -1;
-	snprintf(ubuf, sizeof(ubuf), "u%u", (unsigned)u->uid);
+	snprintf(shared, sizeof(shared), "u%u", (unsigned)u->uid);
+	if (tree && !tree_name_ok(tree, u->uid)) {
+		cairn_seterr(err, "cache: invalid tree name \"%s\"", tree);
+		return -1;
+	}
 	if (mkdir(cfg->cache_dir, 0700) < 0 && errno != EEXIST) {
 		cairn_seterr(err, "cache: cannot create %s: %s", cfg->cache_dir, strerror(errno));
 		return -1;
 	}
 	autoclose int top = open(cfg->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (top < 0) {
-		cairn_seterr(err, "cache: cannot open %s: %s", cfg->cache_dir, strerror(errno));
+	struct stat tsb;
+	if (top < 0 || fstat(top, &tsb) < 0 || tsb.st_uid != 0 || (tsb.st_mode & 022)) {
+		cairn_seterr(err,
+		             "cache: %s must be a directory owned by root and writable only "
+		             "by root",
+		             cfg->cache_dir);
 		return -1;
 	}
 	autoclose int wsfd = root_dir_at(top, ws, err);
@@ -50,9 +109,36 @@ int cairn_cache_open(const struct cairn_config *cfg, const char *ws, const char 
 	autoclose int volfd = root_dir_at(wsfd, vol, err);
 	if (volfd < 0)
 		return -1;
-	cv->dirfd = root_dir_at(volfd, ubuf, err);
-	if (cv->dirfd < 0)
-		return -1;
+	autofree char *name = NULL;
+	if (tree) {
+		name = xstrdup(tree);
+		cv->dirfd = root_dir_at(volfd, name, err);
+		if (cv->dirfd < 0)
+			return -1;
+	} else {
+		/* One job per tree: a job that finds the user's shared tree in use by
+		 * another job (a reader next to a writer, a holder whose lease was taken
+		 * over) works in a private tree of its own. */
+		flock(volfd, LOCK_EX);
+		cv->dirfd = root_dir_at(volfd, shared, err);
+		if (cv->dirfd >= 0 && held_by_other(cv->dirfd, job_id)) {
+			close(cv->dirfd);
+			name = xasprintf("%s-j%s", shared, job_id);
+			cv->dirfd = root_dir_at(volfd, name, err);
+			cv->private_tree = true;
+		} else {
+			name = xstrdup(shared);
+		}
+		if (cv->dirfd >= 0 && hold(cv->dirfd, job_id, true) < 0) {
+			cairn_seterr(err, "cache: cannot mark %s/%s in use: %s", vol, name,
+			             strerror(errno));
+			close(cv->dirfd);
+			cv->dirfd = -1;
+		}
+		flock(volfd, LOCK_UN);
+		if (cv->dirfd < 0)
+			return -1;
+	}
 	if (mkdirat(cv->dirfd, "data", 0700) < 0 && errno != EEXIST) {
 		cairn_seterr(err, "cache: cannot create the data directory: %s", strerror(errno));
 		goto fail;
@@ -68,12 +154,27 @@ int cairn_cache_open(const struct cairn_config *cfg, const char *ws, const char 
 		             strerror(errno));
 		goto fail;
 	}
-	cv->dir = xasprintf("%s/%s/%s/%s", cfg->cache_dir, ws, vol, ubuf);
+	cv->tree = steal_ptr(&name);
+	cv->dir = xasprintf("%s/%s/%s/%s", cfg->cache_dir, ws, vol, cv->tree);
 	cv->data_path = xasprintf("%s/data", cv->dir);
 	return 0;
 fail:
 	cairn_cache_close(cv);
 	return -1;
+}
+
+void cairn_cache_release(struct cairn_cache_vol *cv, const char *job_id)
+{
+	if (cv->dirfd < 0)
+		return;
+	(void)hold(cv->dirfd, job_id, false);
+	/* A private tree served one job only. */
+	if (cv->private_tree && cv->dir) {
+		struct cairn_err ignore = {0};
+		autofree char *dir = xstrdup(cv->dir);
+		cairn_cache_close(cv);
+		(void)remove_tree(dir, &ignore);
+	}
 }
 
 void cairn_cache_close(struct cairn_cache_vol *cv)
@@ -84,6 +185,7 @@ void cairn_cache_close(struct cairn_cache_vol *cv)
 		close(cv->datafd);
 	free(cv->dir);
 	free(cv->data_path);
+	free(cv->tree);
 	memset(cv, 0, sizeof(*cv));
 	cv->dirfd = cv->datafd = -1;
 }

@@ -4,6 +4,7 @@
 #ifndef CAIRN_CACHE_H
 #define CAIRN_CACHE_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -11,13 +12,20 @@
 #include "manifest.h"
 
 struct cairn_cache_vol {
-	char *dir;       /* CACHEDIR/WS/VOL/uUID */
-	char *data_path; /* dir/data */
+	char *tree;        /* uUID (the user's shared tree) or uUID-jJOB (private) */
+	bool private_tree; /* made for one job because the shared tree was in use */
+	char *dir;         /* CACHEDIR/WS/VOL/TREE */
+	char *data_path;   /* dir/data */
 	int dirfd, datafd;
 };
 
+/* With tree NULL: claim a tree for job_id, the user's shared one unless another job
+ * holds it, else a private one. With tree set (from the job record): reopen it. */
 int cairn_cache_open(const struct cairn_config *cfg, const char *ws, const char *vol,
-                     const struct cairn_user *u, struct cairn_cache_vol *cv, struct cairn_err *err);
+                     const struct cairn_user *u, const char *job_id, const char *tree,
+                     struct cairn_cache_vol *cv, struct cairn_err *err);
+/* The job is done with the tree: drop its hold; a private tree is removed. */
+void cairn_cache_release(struct cairn_cache_vol *cv, const char *job_id);
 void cairn_cache_close(struct cairn_cache_vol *cv);
 /* state.json: what the last hydrate or sync left in data/ (with local stat fields). */
 int cairn_cache_load_state(struct cairn_cache_vol *cv, struct cairn_manifest *state);

@@ -211,22 +211,16 @@ char *cairn_workspace_for(const struct cairn_config *cfg, const char *account)
 	return xstrdup(account && *account ? account : "default");
 }
 
-/* Mark the cache tree as held by this job so LRU eviction leaves it alone. */
-static void hold_cache(struct cairn_cache_vol *cv, const char *job_id, bool hold)
+/* The cache tree a record's volume lives in: CACHEDIR/WS/VOL/TREE/data. */
+static char *tree_of(const char *source)
 {
-	if (mkdirat(cv->dirfd, "jobs", 0700) < 0 && errno != EEXIST)
-		return;
-	autoclose int jfd =
-	    openat(cv->dirfd, "jobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (jfd < 0)
-		return;
-	if (hold) {
-		int fd = openat(jfd, job_id, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd >= 0)
-			close(fd);
-	} else {
-		unlinkat(jfd, job_id, 0);
-	}
+	const char *end = strrchr(source, '/');
+	if (!end || strcmp(end, "/data"))
+		return NULL;
+	const char *start = end;
+	while (start > source && start[-1] != '/')
+		start--;
+	return strndup(start, (size_t)(end - start));
 }
 
 struct wait_note {
@@ -259,7 +253,8 @@ static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st
 	bool writable = !vs->readonly && js->sync_here;
 	autofree char *line = NULL;
 	cairn_manifest_init(&head);
-	if (cairn_cache_open(cfg, rec->workspace, vs->name, js->user, &cv, err) < 0)
+	if (cairn_cache_open(cfg, rec->workspace, vs->name, js->user, js->job_id, NULL, &cv, err) <
+	    0)
 		return -1;
 	/* Writers hold the volume exclusively; readers see the last committed version. */
 	if (writable) {
@@ -283,7 +278,7 @@ static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st
 		              vs->origin ? vs->origin : "--volume", vs->name);
 		goto out;
 	}
-	hold_cache(&cv, js->job_id, true);
+
 	if (cairn_hydrate(st, rec->workspace, vs->name, &head, &cv, js->user, &stats, err) < 0)
 		goto out;
 	struct cairn_job_volume *jv = &rec->vol[rec->nvol++];
@@ -303,6 +298,8 @@ out:
 	}
 	cairn_manifest_free(&head);
 out_cache:
+	if (rv < 0)
+		cairn_cache_release(&cv, js->job_id);
 	cairn_lease_free(&lease);
 	cairn_cache_close(&cv);
 	return rv;
@@ -384,12 +381,6 @@ int cairn_job_prepare(const struct cairn_config *cfg, struct cairn_job_spec *spe
 		return 0;
 	}
 	cairn_errlist_free(&errs);
-	if (spec->sandbox != CAIRN_SANDBOX_NONE) {
-		/* Never run a job unsandboxed that asked for a sandbox. */
-		rec->error = xstrdup("cairn: --sandbox is not available in this version of Cairn "
-		                     "yet; remove '--sandbox' / '# sandbox' to run without it");
-		return 0;
-	}
 	if (spec->nvol == 0)
 		return 0;
 	if (cairn_store_open(cfg->storage, &st, err) < 0)
@@ -491,7 +482,9 @@ int cairn_job_finish(const struct cairn_config *cfg, struct cairn_job_record *re
 		struct cairn_lease lease = {0};
 		struct cairn_err verr = {0};
 		bool leased = jv->lease && cairn_lease_decode(jv->lease, &lease) == 0;
-		if (cairn_cache_open(cfg, rec->workspace, jv->name, &u, &cv, &verr) < 0) {
+		autofree char *tree = tree_of(jv->source);
+		if (!tree || cairn_cache_open(cfg, rec->workspace, jv->name, &u, rec->job_id, tree,
+		                              &cv, &verr) < 0) {
 			autofree char *l = xasprintf("cairn: volume %s: %s", jv->name, verr.msg);
 			cairn_job_record_line(rec, l);
 			rv = -1;
@@ -511,7 +504,7 @@ int cairn_job_finish(const struct cairn_config *cfg, struct cairn_job_record *re
 					cairn_job_record_line(rec, l);
 				}
 			}
-			hold_cache(&cv, rec->job_id, false);
+			cairn_cache_release(&cv, rec->job_id);
 			cairn_cache_close(&cv);
 		}
 		/* Released after the commit, so the next holder starts from it. */

@@ -106,6 +106,10 @@ int cairn_job_start_keeper(const struct cairn_config *cfg, const struct cairn_jo
 int cairn_private_mount_ns(struct cairn_err *err);
 
 int cairn_job_mount(const struct cairn_job_record *rec, const struct cairn_user *u,
-                    struct cairn_err *err);
+                    const int *sources, struct cairn_err *err);
+/* Clone each volume's cache tree (index-aligned with rec->vol) while it is still
+ * reachable: a sandbox covers the cache directory before it mounts volumes. */
+int cairn_job_clone_sources(const struct cairn_job_record *rec, const struct cairn_user *u,
+                            int fds[CAIRN_MAX_VOLUMES], struct cairn_err *err);
 
 #endif

@@ -106,23 +106,27 @@ static int make_mount_point(const struct cairn_user *u, const char *workdir, con
 	return 0;
 }
 
-static int bind_one(const struct cairn_job_volume *v, const char *workdir,
+static int bind_one(const struct cairn_job_volume *v, int src, const char *workdir, bool sandboxed,
                     const struct cairn_user *u, struct cairn_err *err)
 {
-	if (v->path[0] == '/') {
+	bool absolute = v->path[0] == '/';
+	if (absolute && !sandboxed) {
 		cairn_setuerr(err, "volume %s: absolute mount path %s needs --sandbox", v->name,
 		              v->path);
 		return -1;
 	}
-	if (make_mount_point(u, workdir, v->path, err) < 0)
+	/* In a sandbox, absolute mount points were made by root in the sandbox's own
+	 * tmpfs (see sandbox.c); relative ones are made by the user in the workdir. */
+	if (!absolute && make_mount_point(u, workdir, v->path, err) < 0)
 		return -1;
-	autoclose int wd = open(workdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	autoclose int wd = open(absolute ? "/" : workdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (wd < 0) {
 		cairn_setuerr(err, "volume %s: cannot open the working directory %s: %s", v->name,
 		              workdir, strerror(errno));
 		return -1;
 	}
-	autoclose int tgt = cairn_open_beneath(wd, v->path, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
+	autoclose int tgt = cairn_open_beneath(wd, absolute ? v->path + 1 : v->path,
+	                                       O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
 	struct stat sb;
 	if (tgt < 0 || fstat(tgt, &sb) < 0) {
 		cairn_setuerr(err,
@@ -137,21 +141,6 @@ static int bind_one(const struct cairn_job_volume *v, const char *workdir,
 		              "volume %s: mount path %s belongs to uid %u, not to you; choose a "
 		              "directory you own",
 		              v->name, v->path, (unsigned)sb.st_uid);
-		return -1;
-	}
-	/* The cache tree must be the user's own; path components above it are root's. */
-	autoclose int srcdir = open(v->source, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	struct stat ssb;
-	if (srcdir < 0 || fstat(srcdir, &ssb) < 0 || ssb.st_uid != u->uid) {
-		cairn_seterr(err, "volume %s: the cache tree %s is missing or not owned by %s",
-		             v->name, v->source, u->name);
-		return -1;
-	}
-	autoclose int src =
-	    open_tree(srcdir, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-	if (src < 0) {
-		cairn_seterr(err, "volume %s: cannot clone the cache tree %s: %s", v->name,
-		             v->source, strerror(errno));
 		return -1;
 	}
 	struct mount_attr attr = {
@@ -171,23 +160,68 @@ static int bind_one(const struct cairn_job_volume *v, const char *workdir,
 	return 0;
 }
 
-static int cmp_depth(const void *a, const void *b)
+static int clone_source(const struct cairn_job_volume *v, const struct cairn_user *u,
+                        struct cairn_err *err)
 {
-	const struct cairn_job_volume *const *x = a, *const *y = b;
-	size_t lx = strlen((*x)->path), ly = strlen((*y)->path);
-	return lx < ly ? -1 : lx > ly;
+	/* The cache tree must be the user's own; path components above it are root's. */
+	autoclose int srcdir = open(v->source, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat ssb;
+	if (srcdir < 0 || fstat(srcdir, &ssb) < 0 || ssb.st_uid != u->uid) {
+		cairn_seterr(err, "volume %s: the cache tree %s is missing or not owned by %s",
+		             v->name, v->source, u->name);
+		return -1;
+	}
+	int src = open_tree(srcdir, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (src < 0)
+		cairn_seterr(err, "volume %s: cannot clone the cache tree %s: %s", v->name,
+		             v->source, strerror(errno));
+	return src;
+}
+
+int cairn_job_clone_sources(const struct cairn_job_record *rec, const struct cairn_user *u,
+                            int fds[CAIRN_MAX_VOLUMES], struct cairn_err *err)
+{
+	for (size_t i = 0; i < CAIRN_MAX_VOLUMES; i++)
+		fds[i] = -1;
+	for (size_t i = 0; i < rec->nvol; i++) {
+		fds[i] = clone_source(&rec->vol[i], u, err);
+		if (fds[i] < 0) {
+			for (size_t k = 0; k < i; k++)
+				close(fds[k]);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int cairn_job_mount(const struct cairn_job_record *rec, const struct cairn_user *u,
-                    struct cairn_err *err)
+                    const int *sources, struct cairn_err *err)
 {
-	const struct cairn_job_volume *order[CAIRN_MAX_VOLUMES] = {0};
+	int fds[CAIRN_MAX_VOLUMES];
+	size_t order[CAIRN_MAX_VOLUMES];
+	int rv = -1;
+	if (sources)
+		memcpy(fds, sources, sizeof(fds));
+	else if (cairn_job_clone_sources(rec, u, fds, err) < 0)
+		return -1;
 	for (size_t i = 0; i < rec->nvol; i++)
-		order[i] = &rec->vol[i];
-	/* Parents before nested mount points. */
-	qsort(order, rec->nvol, sizeof(order[0]), cmp_depth);
+		order[i] = i;
+	/* Parents before nested mount points: shorter paths first. */
+	for (size_t i = 1; i < rec->nvol; i++)
+		for (size_t k = i;
+		     k > 0 && strlen(rec->vol[order[k]].path) < strlen(rec->vol[order[k - 1]].path);
+		     k--) {
+			size_t t = order[k];
+			order[k] = order[k - 1];
+			order[k - 1] = t;
+		}
 	for (size_t i = 0; i < rec->nvol; i++)
-		if (bind_one(order[i], rec->workdir, u, err) < 0)
-			return -1;
-	return 0;
+		if (bind_one(&rec->vol[order[i]], fds[order[i]], rec->workdir,
+		             rec->sandbox != CAIRN_SANDBOX_NONE, u, err) < 0)
+			goto out;
+	rv = 0;
+out:
+	for (size_t i = 0; i < rec->nvol; i++)
+		close(fds[i]);
+	return rv;
 }

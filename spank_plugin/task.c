@@ -6,6 +6,7 @@
 #include "config.h"
 #include "creds.h"
 #include "job.h"
+#include "sandbox.h"
 #include "plugin.h"
 #include "util.h"
 
@@ -54,12 +55,23 @@ int cairn_task_init_privileged(spank_t sp, const struct plugin_args *args)
 	if (step_id == CAIRN_BATCH_STEP && task_id == 0)
 		for (size_t i = 0; i < rec.nlines; i++)
 			fprintf(stderr, "%s\n", rec.lines[i]);
-	if (rec.nvol == 0) {
+	if (rec.nvol == 0 && rec.sandbox == CAIRN_SANDBOX_NONE) {
 		rv = 0;
 		goto out;
 	}
-	if (cairn_user_lookup(NULL, rec.uid, rec.gid, &u, &err) < 0 ||
-	    cairn_private_mount_ns(&err) < 0 || cairn_job_mount(&rec, &u, &err) < 0) {
+	if (cairn_user_lookup(NULL, rec.uid, rec.gid, &u, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", PLUGIN_TAG, err.msg);
+		goto out;
+	}
+	if (rec.sandbox != CAIRN_SANDBOX_NONE) {
+		/* Returns only in the task, inside; the shim outside never returns. A
+		 * required plugin that fails here fails the job: never unsandboxed. */
+		if (cairn_sandbox_enter(&cfg, &rec, &u, &err) < 0) {
+			fprintf(stderr, "%s%s\n", strncmp(err.msg, "cairn", 5) ? "cairn: " : "",
+			        err.msg);
+			goto out;
+		}
+	} else if (cairn_private_mount_ns(&err) < 0 || cairn_job_mount(&rec, &u, NULL, &err) < 0) {
 		fprintf(stderr, "%s: %s\n", PLUGIN_TAG, err.msg);
 		goto out;
 	}

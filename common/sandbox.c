@@ -1,0 +1,348 @@
+/* Entering the sandbox: see sandbox.h for the process layout
+ *   shim (outside, the pid Slurm knows) -> init (PID 1 inside) -> task (PID 2). */
+#include "sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tree.h"
+
+/* Node secrets a job must never read, hidden under an empty tmpfs when present. */
+static const char *const secret_dirs[] = {"/etc/munge",     "/run/munge", "/var/run/munge",
+                                          "/var/lib/munge", "/etc/ssh",   "/root"};
+
+/* ---- the shim and init: signal forwarding and exit status ---- */
+
+static void block_all(sigset_t *old)
+{
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, old);
+}
+
+/* Exit the way the task did: the same code, or death by the same signal. */
+static void __attribute__((noreturn)) exit_like(int status)
+{
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		signal(sig, SIG_DFL);
+		sigset_t s;
+		sigemptyset(&s);
+		sigaddset(&s, sig);
+		sigprocmask(SIG_UNBLOCK, &s, NULL);
+		kill(getpid(), sig);
+		_exit(128 + sig);
+	}
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
+
+/* Forward every signal to `to` until `child` exits; return its wait status. */
+static int forward_until_exit(pid_t child, pid_t to, bool reap_all)
+{
+	sigset_t all;
+	sigfillset(&all);
+	for (;;) {
+		int status;
+		pid_t w;
+		while ((w = waitpid(reap_all ? -1 : child, &status, WNOHANG)) > 0)
+			if (w == child)
+				return status;
+		siginfo_t si;
+		int sig = sigwaitinfo(&all, &si);
+		if (sig < 0 || sig == SIGCHLD)
+			continue;
+		kill(to, sig);
+	}
+}
+
+static void __attribute__((noreturn)) run_shim(pid_t init, int status_fd)
+{
+	int status = forward_until_exit(init, init, false);
+	int task_status;
+	/* init reports the task's own wait status; fall back to init's. */
+	if (read_full(status_fd, &task_status, sizeof(task_status)) == sizeof(task_status))
+		status = task_status;
+	exit_like(status);
+}
+
+static void __attribute__((noreturn))
+run_init(pid_t task, int status_fd, const struct cairn_user *u)
+{
+	struct cairn_err err = {0};
+	prctl(PR_SET_NAME, "cairn-init");
+	/* Init needs no privilege: it only waits and signals the user's task. */
+	if (cairn_drop_privileges(u, &err) < 0) {
+		kill(task, SIGKILL);
+		_exit(125);
+	}
+	prctl(PR_SET_DUMPABLE, 0);
+	int status = forward_until_exit(task, task, true);
+	(void)!write(status_fd, &status, sizeof(status));
+	exit_like(status);
+}
+
+/* ---- the filesystem view ---- */
+
+static int tmpfs_at(const char *path, const char *opts, struct cairn_err *err)
+{
+	if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) {
+		cairn_seterr(err, "sandbox: cannot mount a tmpfs on %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	autofree char *p = xstrdup(path);
+	for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return -1;
+		*s = '/';
+	}
+	return mkdir(p, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static bool is_dir(const char *path)
+{
+	struct stat sb;
+	return lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* The allowed prefix an absolute mount path lies under, e.g. "/data/". */
+static const char *prefix_of(const struct cairn_config *cfg, const char *path)
+{
+	for (size_t i = 0; i < cfg->nallowed_prefixes; i++)
+		if (!strncmp(path, cfg->allowed_prefixes[i], strlen(cfg->allowed_prefixes[i])))
+			return cfg->allowed_prefixes[i];
+	return NULL;
+}
+
+static int cover_path(const char *path, struct cairn_err *err)
+{
+	/* Only directories are covered; missing paths need nothing. */
+	if (!is_dir(path))
+		return 0;
+	return tmpfs_at(path, "mode=0755,size=1m", err);
+}
+
+static int setup_filesystem(const struct cairn_config *cfg, const struct cairn_job_record *rec,
+                            const struct cairn_user *u, struct cairn_err *err)
+{
+	const char *wd = rec->workdir;
+	/* Hold the working directory before anything covers it. */
+	autoclose int wdtree = open_tree(AT_FDCWD, wd, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (wdtree < 0) {
+		cairn_setuerr(err, "sandbox: cannot hold the working directory %s: %s", wd,
+		              strerror(errno));
+		return -1;
+	}
+	/* The whole system read-only and without setuid, recursively. */
+	struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID};
+	if (mount_setattr(AT_FDCWD, "/", AT_RECURSIVE, &ro, sizeof(ro)) < 0) {
+		cairn_seterr(err, "sandbox: cannot make the system read-only: %s", strerror(errno));
+		return -1;
+	}
+	/* Other users' homes, the user's own other files, node secrets, Cairn's own
+	 * directories: empty. */
+	if (cover_path("/home", err) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(secret_dirs) / sizeof(secret_dirs[0]); i++)
+		if (cover_path(secret_dirs[i], err) < 0)
+			return -1;
+	const char *cairn_dirs[] = {cfg->cache_dir, cfg->state_dir,
+	                            !strncmp(cfg->storage, "file://", 7) ? cfg->storage + 7 : NULL};
+	for (size_t i = 0; i < 3; i++)
+		if (cairn_dirs[i] && cover_path(cairn_dirs[i], err) < 0)
+			return -1;
+	if (tmpfs_at("/tmp", "mode=1777", err) < 0)
+		return -1;
+	if (is_dir("/dev/shm") && tmpfs_at("/dev/shm", "mode=1777", err) < 0)
+		return -1;
+	/* Absolute volume paths live under an allowed prefix, emptied for the sandbox. */
+	for (size_t i = 0; i < rec->nvol; i++) {
+		const char *p = rec->vol[i].path;
+		if (p[0] != '/')
+			continue;
+		const char *pre = prefix_of(cfg, p);
+		if (!pre) {
+			cairn_setuerr(err, "volume %s: %s is not under AllowedMountPrefixes",
+			              rec->vol[i].name, p);
+			return -1;
+		}
+		autofree char *predir = xstrdup(pre);
+		predir[strlen(predir) - 1] = '\0';
+		if (strcmp(predir, "/tmp") && strcmp(predir, "/home")) {
+			if (mkdir_p(predir, 0755) < 0 && !is_dir(predir)) {
+				cairn_setuerr(err, "volume %s: %s does not exist on this node",
+				              rec->vol[i].name, predir);
+				return -1;
+			}
+			if (tmpfs_at(predir, "mode=0755", err) < 0)
+				return -1;
+		}
+	}
+	for (size_t i = 0; i < rec->nvol; i++) {
+		const char *p = rec->vol[i].path;
+		if (p[0] != '/')
+			continue;
+		if (mkdir_p(p, 0755) < 0 || chown(p, u->uid, u->gid) < 0) {
+			cairn_seterr(err, "volume %s: cannot create %s in the sandbox: %s",
+			             rec->vol[i].name, p, strerror(errno));
+			return -1;
+		}
+	}
+	/* The working directory back, writable, at its own path. */
+	if (mkdir_p(wd, 0755) < 0) {
+		cairn_seterr(err, "sandbox: cannot recreate %s: %s", wd, strerror(errno));
+		return -1;
+	}
+	struct mount_attr rw = {.attr_clr = MOUNT_ATTR_RDONLY,
+	                        .attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+	if (mount_setattr(wdtree, "", AT_EMPTY_PATH | AT_RECURSIVE, &rw, sizeof(rw)) < 0 ||
+	    move_mount(wdtree, "", AT_FDCWD, wd, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+		cairn_seterr(err, "sandbox: cannot mount the working directory: %s",
+		             strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int loopback_up(struct cairn_err *err)
+{
+	autoclose int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = {0};
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0) {
+		cairn_seterr(err, "sandbox: cannot find the loopback interface: %s",
+		             strerror(errno));
+		return -1;
+	}
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) {
+		cairn_seterr(err, "sandbox: cannot bring up loopback: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int drop_bounding_set(struct cairn_err *err)
+{
+	for (int cap = 0; cap <= 63; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) {
+			cairn_seterr(err, "sandbox: cannot drop capability %d: %s", cap,
+			             strerror(errno));
+			return -1;
+		}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
+		cairn_seterr(err, "sandbox: cannot clear ambient capabilities: %s",
+		             strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* In the task, before it becomes the user: what makes privileges unreachable. */
+static int lock_down(const struct cairn_job_record *rec, struct cairn_err *err)
+{
+	if (rec->sandbox != CAIRN_SANDBOX_FULL)
+		return 0;
+	if (drop_bounding_set(err) < 0)
+		return -1;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		cairn_seterr(err, "sandbox: cannot set no_new_privs: %s", strerror(errno));
+		return -1;
+	}
+	if (cairn_seccomp_load(err) < 0)
+		return -1;
+	/* Only 0-2 cross into the task (CVE-2024-21626: a leaked directory fd). */
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+		cairn_seterr(err, "sandbox: close_range: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_record *rec,
+                        const struct cairn_user *u, struct cairn_err *err)
+{
+	bool full = rec->sandbox == CAIRN_SANDBOX_FULL;
+	bool host_net = !strcmp(cfg->sandbox_network, "host");
+	int flags = CLONE_NEWNS | CLONE_NEWPID;
+	if (full)
+		flags |= CLONE_NEWIPC | CLONE_NEWUTS | (host_net ? 0 : CLONE_NEWNET);
+	if (unshare(flags) < 0) {
+		cairn_seterr(err, "sandbox: cannot create namespaces: %s", strerror(errno));
+		return -1;
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
+		cairn_seterr(err, "sandbox: cannot make / a slave mount: %s", strerror(errno));
+		return -1;
+	}
+	int sp[2];
+	if (pipe2(sp, O_CLOEXEC) < 0) {
+		cairn_seterr(err, "sandbox: pipe: %s", strerror(errno));
+		return -1;
+	}
+	sigset_t old;
+	block_all(&old);
+	fflush(NULL);
+	pid_t init = fork();
+	if (init < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		cairn_seterr(err, "sandbox: fork: %s", strerror(errno));
+		return -1;
+	}
+	if (init > 0) {
+		close(sp[1]);
+		run_shim(init, sp[0]);
+	}
+	/* PID 1 of the new namespace. */
+	close(sp[0]);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	struct cairn_err e = {0};
+	int sources[CAIRN_MAX_VOLUMES];
+	if (cairn_job_clone_sources(rec, u, sources, &e) < 0 ||
+	    (full && setup_filesystem(cfg, rec, u, &e) < 0) ||
+	    (full && !host_net && loopback_up(&e) < 0) ||
+	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
+	    cairn_job_mount(rec, u, sources, &e) < 0) {
+		if (!e.msg[0])
+			cairn_seterr(&e, "sandbox: cannot mount /proc: %s", strerror(errno));
+		fprintf(stderr, "%s%s\n", strncmp(e.msg, "cairn", 5) ? "cairn: " : "", e.msg);
+		int st = 125 << 8;
+		(void)!write(sp[1], &st, sizeof(st));
+		_exit(125);
+	}
+	pid_t task = fork();
+	if (task < 0) {
+		fprintf(stderr, "cairn: sandbox: fork: %s\n", strerror(errno));
+		_exit(125);
+	}
+	if (task > 0)
+		run_init(task, sp[1], u);
+	/* PID 2: the task. */
+	close(sp[1]);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (chdir(rec->workdir) < 0) {
+		cairn_setuerr(err, "sandbox: cannot enter %s: %s", rec->workdir, strerror(errno));
+		return -2;
+	}
+	if (lock_down(rec, err) < 0)
+		return -2;
+	return 0;
+}

@@ -1,0 +1,28 @@
+/* The sandbox around a job's task: namespaces, a read-only system view with the
+ * job's working directory and volumes writable, PID 1 of our own, no new
+ * privileges, no capabilities, a seccomp filter. Shared by the SPANK plugin
+ * (task_init_privileged) and `cairn run --sandbox`. */
+#ifndef CAIRN_SANDBOX_H
+#define CAIRN_SANDBOX_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "creds.h"
+#include "job.h"
+
+/* As root, in the process that will become the task. On success returns 0 in a new
+ * process inside the sandbox: PID 2 of a new PID namespace, still root, with the
+ * filesystem view and volumes in place, the capability bounding set empty, no new
+ * privileges and the seccomp filter loaded (full mode); the caller then becomes the
+ * user and execs. The calling process never returns: it stays outside as a shim
+ * that forwards signals and exits with the task's status, and PID 1 inside is our
+ * init that reaps, forwards signals and reports the task's status.
+ * Returns -1 (with err) only before anything was forked. */
+int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_record *rec,
+                        const struct cairn_user *u, struct cairn_err *err);
+
+/* Load the seccomp filter (exported for the tests of the filter itself). */
+int cairn_seccomp_load(struct cairn_err *err);
+
+#endif
