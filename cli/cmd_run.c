@@ -151,6 +151,8 @@ int cmd_run(int argc, char **argv)
 		                   : "refusing to run COMMAND as root; name a user with --user");
 		goto out;
 	}
+	if (cairn_sandbox_forced(&cfg, NULL) && spec.sandbox == CAIRN_SANDBOX_NONE)
+		spec.sandbox = CAIRN_SANDBOX_FULL;
 	struct cairn_job_start js = {
 	    .job_id = job_id,
 	    .user = &u,
@@ -189,8 +191,13 @@ int cmd_run(int argc, char **argv)
 	if (pid == 0) {
 		struct cairn_err cerr = {0};
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* A program named by path stays reachable inside the sandbox. */
+		autofree char *keep_dir = NULL;
+		if (command[0][0] == '/' && strrchr(command[0], '/') != command[0])
+			keep_dir =
+			    strndup(command[0], (size_t)(strrchr(command[0], '/') - command[0]));
 		int r = rec.sandbox != CAIRN_SANDBOX_NONE
-		            ? cairn_sandbox_enter(&cfg, &rec, &u, &cerr)
+		            ? cairn_sandbox_enter(&cfg, &rec, &u, keep_dir, &cerr)
 		            : (cairn_private_mount_ns(&cerr) < 0
 		                   ? -1
 		                   : cairn_job_mount(&rec, &u, NULL, &cerr));

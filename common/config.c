@@ -263,3 +263,20 @@ void cairn_config_free(struct cairn_config *c)
 	free(c->log_file);
 	memset(c, 0, sizeof(*c));
 }
+
+bool cairn_sandbox_forced(const struct cairn_config *cfg, const char *partition)
+{
+	const char *f = cfg->sandbox_force;
+	if (!f || !strcasecmp(f, "no"))
+		return false;
+	if (!strcasecmp(f, "yes"))
+		return true;
+	if (!partition)
+		return false;
+	autofree char *list = xstrdup(f);
+	char *save = NULL;
+	for (char *p = strtok_r(list, " ,", &save); p; p = strtok_r(NULL, " ,", &save))
+		if (!strcmp(p, partition))
+			return true;
+	return false;
+}

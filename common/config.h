@@ -33,4 +33,7 @@ struct cairn_config {
 int cairn_config_load(const char *path, struct cairn_config *cfg, struct cairn_err *err);
 void cairn_config_free(struct cairn_config *cfg);
 
+/* SandboxForce: "yes" for every job, "no", or a list of partitions. */
+bool cairn_sandbox_forced(const struct cairn_config *cfg, const char *partition);
+
 #endif

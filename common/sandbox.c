@@ -140,9 +140,17 @@ static int cover_path(const char *path, struct cairn_err *err)
 }
 
 static int setup_filesystem(const struct cairn_config *cfg, const struct cairn_job_record *rec,
-                            const struct cairn_user *u, struct cairn_err *err)
+                            const struct cairn_user *u, const char *keep_dir, struct cairn_err *err)
 {
 	const char *wd = rec->workdir;
+	autoclose int keeptree = -1;
+	if (keep_dir && keep_dir[0] == '/') {
+		keeptree = open_tree(AT_FDCWD, keep_dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+		if (keeptree < 0) {
+			cairn_seterr(err, "sandbox: cannot hold %s: %s", keep_dir, strerror(errno));
+			return -1;
+		}
+	}
 	/* Hold the working directory before anything covers it. */
 	autoclose int wdtree = open_tree(AT_FDCWD, wd, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	if (wdtree < 0) {
@@ -209,6 +217,17 @@ static int setup_filesystem(const struct cairn_config *cfg, const struct cairn_j
 	if (mkdir_p(wd, 0755) < 0) {
 		cairn_seterr(err, "sandbox: cannot recreate %s: %s", wd, strerror(errno));
 		return -1;
+	}
+	if (keeptree >= 0) {
+		struct mount_attr kro = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+		                                     MOUNT_ATTR_NODEV};
+		if (mkdir_p(keep_dir, 0755) < 0 ||
+		    mount_setattr(keeptree, "", AT_EMPTY_PATH | AT_RECURSIVE, &kro, sizeof(kro)) <
+		        0 ||
+		    move_mount(keeptree, "", AT_FDCWD, keep_dir, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+			cairn_seterr(err, "sandbox: cannot show %s: %s", keep_dir, strerror(errno));
+			return -1;
+		}
 	}
 	struct mount_attr rw = {.attr_clr = MOUNT_ATTR_RDONLY,
 	                        .attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
@@ -277,7 +296,7 @@ static int lock_down(const struct cairn_job_record *rec, struct cairn_err *err)
 }
 
 int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_record *rec,
-                        const struct cairn_user *u, struct cairn_err *err)
+                        const struct cairn_user *u, const char *keep_dir, struct cairn_err *err)
 {
 	bool full = rec->sandbox == CAIRN_SANDBOX_FULL;
 	bool host_net = !strcmp(cfg->sandbox_network, "host");
@@ -316,7 +335,7 @@ int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_r
 	struct cairn_err e = {0};
 	int sources[CAIRN_MAX_VOLUMES];
 	if (cairn_job_clone_sources(rec, u, sources, &e) < 0 ||
-	    (full && setup_filesystem(cfg, rec, u, &e) < 0) ||
+	    (full && setup_filesystem(cfg, rec, u, keep_dir, &e) < 0) ||
 	    (full && !host_net && loopback_up(&e) < 0) ||
 	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
 	    cairn_job_mount(rec, u, sources, &e) < 0) {

@@ -18,9 +18,12 @@
  * user and execs. The calling process never returns: it stays outside as a shim
  * that forwards signals and exits with the task's status, and PID 1 inside is our
  * init that reaps, forwards signals and reports the task's status.
- * Returns -1 (with err) only before anything was forked. */
+ * keep_dir (may be NULL) is a directory shown read-only at its own path even if the
+ * sandbox covers where it lies: the one holding the program to run (Slurm keeps
+ * the batch script in its spool directory).
+ * Returns -1 (with err) before anything was forked, -2 in the task. */
 int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_record *rec,
-                        const struct cairn_user *u, struct cairn_err *err);
+                        const struct cairn_user *u, const char *keep_dir, struct cairn_err *err);
 
 /* Load the seccomp filter (exported for the tests of the filter itself). */
 int cairn_seccomp_load(struct cairn_err *err);

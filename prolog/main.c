@@ -104,6 +104,10 @@ int main(void)
 	}
 	if (sj.batch && script_spec(job_id, &spec, &errs, &err) < 0)
 		goto system_error;
+	/* The admin's SandboxForce wins over whatever the job asked for. */
+	if (cairn_sandbox_forced(&cfg, getenv("SLURM_JOB_PARTITION")) &&
+	    spec.sandbox == CAIRN_SANDBOX_NONE)
+		spec.sandbox = CAIRN_SANDBOX_FULL;
 	if (errs.n) {
 		rec.job_id = xstrdup(job_id);
 		rec.uid = (uid_t)uid;

@@ -8,12 +8,12 @@
 int cairn_allocator_post_opt(spank_t sp)
 {
 	const struct cairn_job_spec *spec = cairn_options_spec();
-	if (spec->nvol == 0)
+	if (spec->nvol == 0 && spec->sandbox == CAIRN_SANDBOX_NONE)
 		return 0;
 	/* srun inside an existing allocation starts a step, not a job. */
 	if (spank_context() == S_CTX_LOCAL && getenv("SLURM_JOB_ID")) {
-		slurm_error("%s: --volume applies to whole jobs; put it on sbatch or salloc, the "
-		            "steps of the job see the volumes already",
+		slurm_error("%s: --volume and --sandbox apply to whole jobs; put them on sbatch or "
+		            "salloc (the steps of a job get its volumes and sandbox)",
 		            PLUGIN_TAG);
 		return -1;
 	}

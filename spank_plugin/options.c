@@ -46,10 +46,35 @@ static struct spank_option volume_opt = {
     .cb = volume_cb,
 };
 
+static int sandbox_cb(int val, const char *optarg, int remote)
+{
+	(void)val;
+	char msg[CAIRN_ERRLEN];
+	if (remote)
+		return 0;
+	if (cairn_spec_parse_sandbox(optarg, &spec.sandbox, msg, sizeof(msg)) < 0) {
+		slurm_error("%s: %s", PLUGIN_TAG, msg);
+		return -1;
+	}
+	return 0;
+}
+
+static struct spank_option sandbox_opt = {
+    .name = "sandbox",
+    .arginfo = "[full|pid]",
+    .usage = "Run the job's tasks in a Cairn sandbox: own PID, mount, network, IPC and UTS "
+             "namespaces, read-only system, no privileges (full, the default), or only a PID "
+             "namespace (pid).",
+    .has_arg = 2,
+    .val = 0,
+    .cb = sandbox_cb,
+};
+
 int cairn_options_register(spank_t sp)
 {
-	if (spank_option_register(sp, &volume_opt) != ESPANK_SUCCESS) {
-		slurm_error("%s: cannot register --volume", PLUGIN_TAG);
+	if (spank_option_register(sp, &volume_opt) != ESPANK_SUCCESS ||
+	    spank_option_register(sp, &sandbox_opt) != ESPANK_SUCCESS) {
+		slurm_error("%s: cannot register --volume and --sandbox", PLUGIN_TAG);
 		return -1;
 	}
 	return 0;

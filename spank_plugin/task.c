@@ -66,7 +66,14 @@ int cairn_task_init_privileged(spank_t sp, const struct plugin_args *args)
 	if (rec.sandbox != CAIRN_SANDBOX_NONE) {
 		/* Returns only in the task, inside; the shim outside never returns. A
 		 * required plugin that fails here fails the job: never unsandboxed. */
-		if (cairn_sandbox_enter(&cfg, &rec, &u, &err) < 0) {
+		/* The program (the batch script sits in Slurm's spool) stays reachable. */
+		int argc = 0;
+		char **argv = NULL;
+		autofree char *keep_dir = NULL;
+		if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) == ESPANK_SUCCESS && argc > 0 &&
+		    argv[0][0] == '/' && strrchr(argv[0], '/') != argv[0])
+			keep_dir = strndup(argv[0], (size_t)(strrchr(argv[0], '/') - argv[0]));
+		if (cairn_sandbox_enter(&cfg, &rec, &u, keep_dir, &err) < 0) {
 			fprintf(stderr, "%s%s\n", strncmp(err.msg, "cairn", 5) ? "cairn: " : "",
 			        err.msg);
 			goto out;
