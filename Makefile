@@ -17,7 +17,7 @@ CFLAGS ?=
 ALL_CFLAGS = $(CSTD) $(WARN) $(OPT) $(HARDEN) -fPIC -Icommon -Islurm_common $(CFLAGS)
 LDFLAGS ?=
 ALL_LDFLAGS = -Wl,-z,relro -Wl,-z,now $(LDFLAGS)
-LIBS = -ljansson -lcrypto -lcurl -lseccomp
+LIBS = -ljansson -lcrypto -lcurl -lseccomp -lcgroup
 
 BUILD ?= build
 COMMON_SRC = $(wildcard common/*.c)

@@ -130,6 +130,7 @@ int cmd_run(int argc, char **argv)
 	struct cairn_job_record rec = {0};
 	autofree char *cwd = getcwd(NULL, 0);
 	autofree char *job_id = xasprintf("run%d", (int)getpid());
+	autofree char *cgroup = xasprintf("cairn/%s", job_id);
 	char host[256] = "localhost";
 	gethostname(host, sizeof(host) - 1);
 	if (geteuid() != 0) {
@@ -197,7 +198,7 @@ int cmd_run(int argc, char **argv)
 			keep_dir =
 			    strndup(command[0], (size_t)(strrchr(command[0], '/') - command[0]));
 		int r = rec.sandbox != CAIRN_SANDBOX_NONE
-		            ? cairn_sandbox_enter(&cfg, &rec, &u, keep_dir, &cerr)
+		            ? cairn_sandbox_enter(&cfg, &rec, &u, keep_dir, cgroup, &cerr)
 		            : (cairn_private_mount_ns(&cerr) < 0
 		                   ? -1
 		                   : cairn_job_mount(&rec, &u, NULL, &cerr));
@@ -219,6 +220,8 @@ int cmd_run(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	int status = wait_renewing(&cfg, &rec, pid);
+	if (rec.sandbox != CAIRN_SANDBOX_NONE)
+		cairn_limits_remove(cgroup);
 	rv = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 finish:;
 	struct cairn_err ferr = {0};

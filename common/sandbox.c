@@ -296,8 +296,13 @@ static int lock_down(const struct cairn_job_record *rec, struct cairn_err *err)
 }
 
 int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_record *rec,
-                        const struct cairn_user *u, const char *keep_dir, struct cairn_err *err)
+                        const struct cairn_user *u, const char *keep_dir, const char *cgroup,
+                        struct cairn_err *err)
 {
+	/* Limits first: everything forked below inherits the cgroup. */
+	if (rec->sandbox == CAIRN_SANDBOX_FULL && cgroup &&
+	    cairn_limits_apply(cfg, cgroup, getpid(), err) < 0)
+		return -1;
 	bool full = rec->sandbox == CAIRN_SANDBOX_FULL;
 	bool host_net = !strcmp(cfg->sandbox_network, "host");
 	int flags = CLONE_NEWNS | CLONE_NEWPID;

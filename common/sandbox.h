@@ -21,9 +21,18 @@
  * keep_dir (may be NULL) is a directory shown read-only at its own path even if the
  * sandbox covers where it lies: the one holding the program to run (Slurm keeps
  * the batch script in its spool directory).
+ * cgroup names the cgroup that holds the limits (see cairn_limits_apply).
  * Returns -1 (with err) before anything was forked, -2 in the task. */
 int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_record *rec,
-                        const struct cairn_user *u, const char *keep_dir, struct cairn_err *err);
+                        const struct cairn_user *u, const char *keep_dir, const char *cgroup,
+                        struct cairn_err *err);
+
+/* Put pid into cgroup NAME (e.g. "cairn/123.batch.0") with SandboxMemory,
+ * SandboxPids and SandboxCPUs; nothing when none is set. */
+int cairn_limits_apply(const struct cairn_config *cfg, const char *name, pid_t pid,
+                       struct cairn_err *err);
+/* Remove cgroup NAME and what is below it, once its processes are gone. */
+void cairn_limits_remove(const char *name);
 
 /* Load the seccomp filter (exported for the tests of the filter itself). */
 int cairn_seccomp_load(struct cairn_err *err);

@@ -15,6 +15,7 @@
 #include "creds.h"
 #include "job.h"
 #include "job_info.h"
+#include "sandbox.h"
 
 /* As the user: append lines to the job's output file, never following a symlink. */
 static void append_output(const struct cairn_job_record *rec, const char *path)
@@ -93,6 +94,10 @@ int main(void)
 		}
 		if (cairn_slurm_job_load(job_id, &sj, msg, sizeof(msg)) == 0)
 			append_output(&rec, sj.std_out);
+	}
+	if (rec.sandbox != CAIRN_SANDBOX_NONE) {
+		autofree char *cg = xasprintf("cairn/job%s", job_id);
+		cairn_limits_remove(cg);
 	}
 	cairn_job_record_remove(&cfg, job_id);
 	cairn_slurm_job_free(&sj);

@@ -73,7 +73,9 @@ int cairn_task_init_privileged(spank_t sp, const struct plugin_args *args)
 		if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) == ESPANK_SUCCESS && argc > 0 &&
 		    argv[0][0] == '/' && strrchr(argv[0], '/') != argv[0])
 			keep_dir = strndup(argv[0], (size_t)(strrchr(argv[0], '/') - argv[0]));
-		if (cairn_sandbox_enter(&cfg, &rec, &u, keep_dir, &err) < 0) {
+		char cgroup[96];
+		snprintf(cgroup, sizeof(cgroup), "cairn/job%s/%u.%u", id, step_id, task_id);
+		if (cairn_sandbox_enter(&cfg, &rec, &u, keep_dir, cgroup, &err) < 0) {
 			fprintf(stderr, "%s%s\n", strncmp(err.msg, "cairn", 5) ? "cairn: " : "",
 			        err.msg);
 			goto out;

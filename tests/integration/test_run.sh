@@ -155,6 +155,16 @@ check "cache: a volume held by a running job is never evicted" [ -d "$T/cache/de
 wait $holder
 check "cache: an evicted volume still hydrates from storage" [ "$(CAIRN_CONF=$T/small.conf crun --volume lru1:l1 -- stat -c %s l1/f)" = 2048 ]
 
+# 10b. Sandbox limits through cgroups: a memory hog and a fork bomb are contained.
+cp "$T/cairn.conf" "$T/limits.conf"
+printf 'SandboxMemory = 64M\nSandboxPids = 64\nSandboxCPUs = 1\n' >>"$T/limits.conf"
+out=$(CAIRN_CONF=$T/limits.conf "$CAIRN" run --user "$USER_" --sandbox -- sh -c \
+	'python3 -c "a = bytearray(256 << 20)" 2>/dev/null; echo hog=$?; sh -c "i=0; while [ \$i -lt 200 ]; do sleep 3 & i=\$((i+1)); done" 2>/dev/null; set -- /proc/[0-9]*; echo forks=$#' 2>/dev/null)
+check "sandbox limits: a memory hog is killed (SandboxMemory)" grep -q '^hog=137' <<<"$out"
+procs=$(sed -n 's/^forks=//p' <<<"$out")
+check "sandbox limits: a fork bomb stops at SandboxPids" [ "${procs:-999}" -le 64 ]
+check "sandbox limits: the job's cgroup is removed afterwards" bash -c "! ls -d /sys/fs/cgroup/pids/cairn/run* 2>/dev/null | grep -q ."
+
 # 11. CLI read side.
 check "cli: list shows the volume" sh -c "'$CAIRN' list | grep -q '^agent '"
 check "cli: list --json is JSON" sh -c "'$CAIRN' list --json | python3 -c 'import json,sys; json.load(sys.stdin)'"
