@@ -398,6 +398,24 @@ int cairn_hydrate(struct cairn_store *st, const char *ws, const char *vol,
 	cairn_cache_load_state(cv, &c.state);
 	int rv = cairn_worker_run(u, &cv->datafd, hydrate_worker, hydrate_serve, &c, err);
 	if (rv == 0) {
+		/* Keep only what matches the target: the state decides what a later sync
+		 * may skip, so it must not carry anything the worker made up. */
+		size_t keep = 0;
+		for (size_t i = 0; i < c.newstate.n; i++) {
+			struct cairn_entry *e = &c.newstate.e[i];
+			const struct cairn_entry *te = cairn_manifest_find(target, e->path);
+			bool ok = te && te->type == e->type &&
+			          (e->type != CAIRN_FT_FILE ||
+			           (!strcmp(te->sha256, e->sha256) && te->size == e->size &&
+			            !strcmp(te->md5, e->md5)));
+			if (ok) {
+				c.newstate.e[keep++] = *e;
+			} else {
+				free(e->path);
+				free(e->target);
+			}
+		}
+		c.newstate.n = keep;
 		c.newstate.version = target->version;
 		rv = cairn_cache_save_state(cv, &c.newstate, err);
 		cairn_cache_touch(cv);

@@ -204,7 +204,7 @@ static int receive_object(int sock, struct sync_ctx *c, const char *path, struct
 		return -1;
 	}
 	c->uploaded = xrealloc(c->uploaded, (c->nuploaded + 1) * sizeof(char *));
-	c->uploaded[c->nuploaded++] = xstrdup(sha);
+	c->uploaded[c->nuploaded++] = xasprintf("%s %llu %s", sha, size, md5);
 	c->up_bytes += size;
 	autofree char *reply = xasprintf("%s %s %llu", sha, md5, size);
 	if (cairn_wire_send_str(sock, FR_HASH, reply) < 0) {
@@ -270,37 +270,48 @@ static int sync_serve(int sock, void *arg, struct cairn_err *err)
 	}
 }
 
-static int cmp_str(const void *a, const void *b)
+/* Entries "SHA256 SIZE MD5" compared by their digest only. */
+static int cmp_digest(const void *a, const void *b)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	return strncmp(*(const char *const *)a, *(const char *const *)b, 64);
 }
 
 /* Every digest the worker names must be one it uploaded now or one the base held:
- * naming any other object would read data the user never had. */
+ * naming any other object would read data the user never had. Sizes and MD5s come
+ * from what root counted, never from the worker. */
 static int check_digests(struct sync_ctx *c, struct cairn_err *err)
 {
-	qsort(c->uploaded, c->nuploaded, sizeof(char *), cmp_str);
-	autofree const char **based = xcalloc(c->state.n + 1, sizeof(char *));
-	size_t nbased = 0;
+	size_t n = 0;
+	char **known = xcalloc(c->nuploaded + c->state.n + 1, sizeof(char *));
+	for (size_t j = 0; j < c->nuploaded; j++)
+		known[n++] = xstrdup(c->uploaded[j]);
 	for (size_t j = 0; j < c->state.n; j++)
 		if (c->state.e[j].type == CAIRN_FT_FILE)
-			based[nbased++] = c->state.e[j].sha256;
-	qsort(based, nbased, sizeof(char *), cmp_str);
-	for (size_t i = 0; i < c->newm.n; i++) {
-		const struct cairn_entry *e = &c->newm.e[i];
+			known[n++] =
+			    xasprintf("%s %llu %s", c->state.e[j].sha256,
+			              (unsigned long long)c->state.e[j].size, c->state.e[j].md5);
+	qsort(known, n, sizeof(char *), cmp_digest);
+	int rv = 0;
+	for (size_t i = 0; i < c->newm.n && rv == 0; i++) {
+		struct cairn_entry *e = &c->newm.e[i];
 		if (e->type != CAIRN_FT_FILE)
 			continue;
 		const char *k = e->sha256;
-		if (bsearch(&k, c->uploaded, c->nuploaded, sizeof(char *), cmp_str))
-			continue;
-		if (!bsearch(&k, based, nbased, sizeof(char *), cmp_str)) {
+		char *const *hit = bsearch(&k, known, n, sizeof(char *), cmp_digest);
+		unsigned long long size;
+		char md5[CAIRN_MD5_HEX];
+		if (!hit || sscanf(*hit + 64, " %llu %32s", &size, md5) != 2) {
 			cairn_seterr(err,
 			             "volume %s: worker named an object it never sent for %.200s",
 			             c->vol, e->path);
-			return -1;
+			rv = -1;
+			break;
 		}
+		e->size = size;
+		memcpy(e->md5, md5, sizeof(md5));
 	}
-	return 0;
+	cairn_strv_free(known, n);
+	return rv;
 }
 
 int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct cairn_cache_vol *cv,
