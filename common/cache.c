@@ -341,6 +341,33 @@ static void list_level(const char *path, int depth, struct cache_tree **v, size_
 	closedir(d);
 }
 
+/* Take a tree out of use under the volume's lock (the one a starting job claims
+ * trees under), then remove it. Returns 1 if a job took it meanwhile. */
+static int evict_tree(const char *dir, struct cairn_err *err)
+{
+	const char *slash = strrchr(dir, '/');
+	if (!slash)
+		return -1;
+	autofree char *parent = strndup(dir, (size_t)(slash - dir));
+	autoclose int volfd = open(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (volfd < 0)
+		return -1;
+	char tomb[64];
+	snprintf(tomb, sizeof(tomb), ".evicting.%d.%ld", (int)getpid(), (long)now_seconds());
+	flock(volfd, LOCK_EX);
+	autoclose int treefd =
+	    openat(volfd, slash + 1, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	bool busy = treefd < 0 || in_use(treefd);
+	int r = busy ? -1 : renameat(volfd, slash + 1, volfd, tomb);
+	flock(volfd, LOCK_UN);
+	if (busy)
+		return 1;
+	if (r < 0)
+		return -1;
+	autofree char *tpath = xasprintf("%s/%s", parent, tomb);
+	return remove_tree(tpath, err);
+}
+
 int cairn_cache_evict(const struct cairn_config *cfg, const char *const *keep, size_t nkeep,
                       struct cairn_err *err)
 {
@@ -361,9 +388,11 @@ int cairn_cache_evict(const struct cairn_config *cfg, const char *const *keep, s
 				kept = true;
 		if (kept)
 			continue;
-		if (remove_tree(v[i].dir, err) < 0)
+		int r = evict_tree(v[i].dir, err);
+		if (r < 0)
 			rv = -1;
-		total -= v[i].bytes;
+		if (r == 0)
+			total -= v[i].bytes;
 	}
 	for (size_t i = 0; i < n; i++)
 		free(v[i].dir);
