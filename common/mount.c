@@ -7,6 +7,9 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "job.h"
@@ -27,35 +30,82 @@ int cairn_private_mount_ns(struct cairn_err *err)
 }
 
 /* As the user: create path (and its parents) below the working directory. */
-static int make_mount_point(const struct cairn_user *u, const char *workdir, const char *path,
+static int send_fd(int sock, int fd)
+{
+	char byte = 'F';
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr msg = {.msg_iov = &iov,
+	                     .msg_iovlen = 1,
+	                     .msg_control = u.buf,
+	                     .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
+}
+
+/* One message: a descriptor (payload "F"), or an error text without one. */
+static int recv_fd(int sock, char *text, size_t len)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {.iov_base = text, .iov_len = len - 1};
+	struct msghdr msg = {.msg_iov = &iov,
+	                     .msg_iovlen = 1,
+	                     .msg_control = u.buf,
+	                     .msg_controllen = sizeof(u.buf)};
+	ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	text[n > 0 ? n : 0] = '\0';
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	if (n == 1 && c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+		int fd;
+		memcpy(&fd, CMSG_DATA(c), sizeof(int));
+		return fd;
+	}
+	return -1;
+}
+
+/* As the user: create path (and its parents) below the working directory and hand
+ * the final directory back as a descriptor, so root never looks a user's path up. */
+static int open_mount_point(const struct cairn_user *u, const char *workdir, const char *path,
                             struct cairn_err *err)
 {
-	int pfd[2];
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		cairn_seterr(err, "pipe: %s", strerror(errno));
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		cairn_seterr(err, "socketpair: %s", strerror(errno));
 		return -1;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		cairn_seterr(err, "fork: %s", strerror(errno));
-		close(pfd[0]);
-		close(pfd[1]);
+		close(sv[0]);
+		close(sv[1]);
 		return -1;
 	}
 	if (pid == 0) {
 		struct cairn_err e = {0};
-		close(pfd[0]);
+		close(sv[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (cairn_drop_privileges(u, &e) < 0) {
-			(void)!write(pfd[1], e.msg, strlen(e.msg));
+			(void)!write(sv[1], e.msg, strlen(e.msg));
 			_exit(1);
 		}
+		prctl(PR_SET_DUMPABLE, 0);
 		int dfd = open(workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd < 0) {
-			e.user = true;
 			snprintf(e.msg, sizeof(e.msg),
 			         "cannot enter the working directory %.200s: %s", workdir,
 			         strerror(errno));
-			(void)!write(pfd[1], e.msg, strlen(e.msg));
+			(void)!write(sv[1], e.msg, strlen(e.msg));
 			_exit(1);
 		}
 		autofree char *p = xstrdup(path);
@@ -82,28 +132,28 @@ static int make_mount_point(const struct cairn_user *u, const char *workdir, con
 			         failed == ENOTDIR
 			             ? "a component is not a directory (symlinks are not followed)"
 			             : strerror(failed));
-			(void)!write(pfd[1], e.msg, strlen(e.msg));
+			(void)!write(sv[1], e.msg, strlen(e.msg));
 			_exit(1);
 		}
-		_exit(0);
+		_exit(send_fd(sv[1], dfd) < 0 ? 1 : 0);
 	}
-	close(pfd[1]);
+	close(sv[1]);
 	char msg[CAIRN_ERRLEN] = "";
-	ssize_t n = read_full(pfd[0], msg, sizeof(msg) - 1);
-	close(pfd[0]);
-	if (n > 0)
-		msg[n] = '\0';
+	int fd = recv_fd(sv[0], msg, sizeof(msg));
+	close(sv[0]);
 	int status;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+	if (fd < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		if (fd >= 0)
+			close(fd);
 		cairn_setuerr(err,
 		              "cannot create the mount point %s in %s: %s; create it as a "
 		              "directory yourself or choose another path",
-		              path, workdir, msg[0] ? msg : "failed");
+		              path, workdir, msg[0] && strcmp(msg, "F") ? msg : "failed");
 		return -1;
 	}
-	return 0;
+	return fd;
 }
 
 static int bind_one(const struct cairn_job_volume *v, int src, const char *workdir, bool sandboxed,
@@ -116,17 +166,16 @@ static int bind_one(const struct cairn_job_volume *v, int src, const char *workd
 		return -1;
 	}
 	/* In a sandbox, absolute mount points were made by root in the sandbox's own
-	 * tmpfs (see sandbox.c); relative ones are made by the user in the workdir. */
-	if (!absolute && make_mount_point(u, workdir, v->path, err) < 0)
-		return -1;
-	autoclose int wd = open(absolute ? "/" : workdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (wd < 0) {
-		cairn_setuerr(err, "volume %s: cannot open the working directory %s: %s", v->name,
-		              workdir, strerror(errno));
-		return -1;
+	 * tmpfs (see sandbox.c); relative ones are made and opened by the user. */
+	autoclose int tgt = -1;
+	if (absolute) {
+		autoclose int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		tgt = cairn_open_beneath(rootfd, v->path + 1, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
+	} else {
+		tgt = open_mount_point(u, workdir, v->path, err);
+		if (tgt < 0)
+			return -1;
 	}
-	autoclose int tgt = cairn_open_beneath(wd, absolute ? v->path + 1 : v->path,
-	                                       O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
 	struct stat sb;
 	if (tgt < 0 || fstat(tgt, &sb) < 0) {
 		cairn_setuerr(err,
