@@ -31,7 +31,8 @@ static int root_dir_at(int parent, const char *name, struct cairn_err *err)
 
 static int remove_tree(const char *dir, struct cairn_err *err);
 
-/* Does any job other than job_id hold the tree (a jobs/<id> marker)? */
+/* Does any job other than job_id (any job, with NULL) hold the tree? Each running
+ * job leaves a jobs/<id> marker; the Epilog removes it. */
 static bool held_by_other(int treefd, const char *job_id)
 {
 	autoclose int fd = openat(treefd, "jobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -252,25 +253,6 @@ static uint64_t state_bytes(int dirfd)
 	return b;
 }
 
-static bool in_use(int dirfd)
-{
-	/* Prolog leaves a jobs/<id> marker per running job; the epilog removes it. */
-	autoclose int fd = openat(dirfd, "jobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	DIR *d = fdopendir(fd);
-	if (!d)
-		return true;
-	fd = -1;
-	struct dirent *de;
-	bool used = false;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			used = true;
-	closedir(d);
-	return used;
-}
-
 /* Empty a user's tree as that user, then remove what is root's. */
 static int remove_tree(const char *dir, struct cairn_err *err)
 {
@@ -330,7 +312,7 @@ static void list_level(const char *path, int depth, struct cache_tree **v, size_
 		}
 		struct stat sb;
 		autoclose int fd = open(sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 || fstat(fd, &sb) < 0 || in_use(fd))
+		if (fd < 0 || fstat(fd, &sb) < 0 || held_by_other(fd, NULL))
 			continue;
 		*v = xrealloc(*v, (*n + 1) * sizeof(**v));
 		(*v)[*n].dir = steal_ptr(&sub);
@@ -357,7 +339,7 @@ static int evict_tree(const char *dir, struct cairn_err *err)
 	flock(volfd, LOCK_EX);
 	autoclose int treefd =
 	    openat(volfd, slash + 1, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	bool busy = treefd < 0 || in_use(treefd);
+	bool busy = treefd < 0 || held_by_other(treefd, NULL);
 	int r = busy ? -1 : renameat(volfd, slash + 1, volfd, tomb);
 	flock(volfd, LOCK_UN);
 	if (busy)
