@@ -14,10 +14,11 @@ WARN = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
 OPT ?= -O2 -g
 HARDEN = -fstack-protector-strong -D_FORTIFY_SOURCE=2
 CFLAGS ?=
-ALL_CFLAGS = $(CSTD) $(WARN) $(OPT) $(HARDEN) -fPIC -Icommon -Islurm_common $(CFLAGS)
+XML_CFLAGS := $(shell xml2-config --cflags 2>/dev/null || echo -I/usr/include/libxml2)
+ALL_CFLAGS = $(CSTD) $(WARN) $(OPT) $(HARDEN) -fPIC -Icommon -Islurm_common $(XML_CFLAGS) $(CFLAGS)
 LDFLAGS ?=
 ALL_LDFLAGS = -Wl,-z,relro -Wl,-z,now $(LDFLAGS)
-LIBS = -ljansson -lcrypto -lcurl -lseccomp -lcgroup
+LIBS = -ljansson -lcrypto -lcurl -lseccomp -lcgroup -lxml2
 
 BUILD ?= build
 COMMON_SRC = $(wildcard common/*.c)
