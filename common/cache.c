@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -33,7 +34,21 @@ static int remove_tree(const char *dir, struct cairn_err *err);
 
 /* Does any job other than job_id (any job, with NULL) hold the tree? Each running
  * job leaves a jobs/<id> marker; the Epilog removes it. */
-static bool held_by_other(int treefd, const char *job_id)
+/* A marker of a job that is gone: a `cairn run` whose process died, or a Slurm job
+ * without a record (its Epilog finished, or the node restarted). */
+static bool stale_marker(const char *name, const char *state_dir)
+{
+	unsigned long long id;
+	if (!strncmp(name, "run", 3) && parse_uint(name + 3, INT32_MAX, &id) == 0)
+		return kill((pid_t)id, 0) < 0 && errno == ESRCH;
+	if (state_dir && parse_uint(name, UINT32_MAX, &id) == 0) {
+		autofree char *rec = xasprintf("%s/job%s.json", state_dir, name);
+		return access(rec, F_OK) < 0 && errno == ENOENT;
+	}
+	return false;
+}
+
+static bool held_by_other(int treefd, const char *job_id, const char *state_dir)
 {
 	autoclose int fd = openat(treefd, "jobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -44,9 +59,14 @@ static bool held_by_other(int treefd, const char *job_id)
 	fd = -1;
 	bool other = false;
 	struct dirent *de;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.' && (!job_id || strcmp(de->d_name, job_id)))
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || (job_id && !strcmp(de->d_name, job_id)))
+			continue;
+		if (stale_marker(de->d_name, state_dir))
+			unlinkat(dirfd(d), de->d_name, 0);
+		else
 			other = true;
+	}
 	closedir(d);
 	return other;
 }
@@ -113,6 +133,7 @@ int cairn_cache_open(const struct cairn_config *cfg, const char *ws, const char 
 	autofree char *name = NULL;
 	if (tree) {
 		name = xstrdup(tree);
+		cv->private_tree = strcmp(tree, shared) != 0;
 		cv->dirfd = root_dir_at(volfd, name, err);
 		if (cv->dirfd < 0)
 			return -1;
@@ -122,7 +143,7 @@ int cairn_cache_open(const struct cairn_config *cfg, const char *ws, const char 
 		 * over) works in a private tree of its own. */
 		flock(volfd, LOCK_EX);
 		cv->dirfd = root_dir_at(volfd, shared, err);
-		if (cv->dirfd >= 0 && held_by_other(cv->dirfd, job_id)) {
+		if (cv->dirfd >= 0 && held_by_other(cv->dirfd, job_id, cfg->state_dir)) {
 			close(cv->dirfd);
 			name = xasprintf("%s-j%s", shared, job_id);
 			cv->dirfd = root_dir_at(volfd, name, err);
@@ -296,7 +317,8 @@ static int cmp_used(const void *a, const void *b)
 	return x->used < y->used ? -1 : x->used > y->used;
 }
 
-static void list_level(const char *path, int depth, struct cache_tree **v, size_t *n)
+static void list_level(const char *path, const char *state_dir, int depth, struct cache_tree **v,
+                       size_t *n)
 {
 	DIR *d = opendir(path);
 	if (!d)
@@ -307,12 +329,12 @@ static void list_level(const char *path, int depth, struct cache_tree **v, size_
 			continue;
 		autofree char *sub = xasprintf("%s/%s", path, de->d_name);
 		if (depth < 2) {
-			list_level(sub, depth + 1, v, n);
+			list_level(sub, state_dir, depth + 1, v, n);
 			continue;
 		}
 		struct stat sb;
 		autoclose int fd = open(sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 || fstat(fd, &sb) < 0 || held_by_other(fd, NULL))
+		if (fd < 0 || fstat(fd, &sb) < 0 || held_by_other(fd, NULL, state_dir))
 			continue;
 		*v = xrealloc(*v, (*n + 1) * sizeof(**v));
 		(*v)[*n].dir = steal_ptr(&sub);
@@ -325,7 +347,7 @@ static void list_level(const char *path, int depth, struct cache_tree **v, size_
 
 /* Take a tree out of use under the volume's lock (the one a starting job claims
  * trees under), then remove it. Returns 1 if a job took it meanwhile. */
-static int evict_tree(const char *dir, struct cairn_err *err)
+static int evict_tree(const char *dir, const char *state_dir, struct cairn_err *err)
 {
 	const char *slash = strrchr(dir, '/');
 	if (!slash)
@@ -339,7 +361,7 @@ static int evict_tree(const char *dir, struct cairn_err *err)
 	flock(volfd, LOCK_EX);
 	autoclose int treefd =
 	    openat(volfd, slash + 1, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	bool busy = treefd < 0 || held_by_other(treefd, NULL);
+	bool busy = treefd < 0 || held_by_other(treefd, NULL, state_dir);
 	int r = busy ? -1 : renameat(volfd, slash + 1, volfd, tomb);
 	flock(volfd, LOCK_UN);
 	if (busy)
@@ -357,7 +379,7 @@ int cairn_cache_evict(const struct cairn_config *cfg, const char *const *keep, s
 	size_t n = 0;
 	uint64_t total = 0;
 	int rv = 0;
-	list_level(cfg->cache_dir, 0, &v, &n);
+	list_level(cfg->cache_dir, cfg->state_dir, 0, &v, &n);
 	for (size_t i = 0; i < n; i++)
 		total += v[i].bytes;
 	/* Trees held by this job count towards the total but are never evicted. */
@@ -370,7 +392,7 @@ int cairn_cache_evict(const struct cairn_config *cfg, const char *const *keep, s
 				kept = true;
 		if (kept)
 			continue;
-		int r = evict_tree(v[i].dir, err);
+		int r = evict_tree(v[i].dir, cfg->state_dir, err);
 		if (r < 0)
 			rv = -1;
 		if (r == 0)

@@ -56,6 +56,11 @@ int cairn_drop_privileges(const struct cairn_user *u, struct cairn_err *err)
 		cairn_seterr(err, "refusing to run a user's part as root");
 		return -1;
 	}
+	/* The kernel forgets the parent-death signal when the uid changes: keep it,
+	 * or a killed root parent would leave the user's side running. */
+	int deathsig = 0;
+	pid_t parent = getppid();
+	prctl(PR_GET_PDEATHSIG, &deathsig);
 	if (setgroups((size_t)u->ngroups, u->groups) < 0 || setresgid(u->gid, u->gid, u->gid) < 0 ||
 	    setresuid(u->uid, u->uid, u->uid) < 0) {
 		cairn_seterr(err, "cannot become user %s (uid %u): %s", u->name, (unsigned)u->uid,
@@ -68,7 +73,12 @@ int cairn_drop_privileges(const struct cairn_user *u, struct cairn_err *err)
 		cairn_seterr(err, "privilege drop to %s did not hold", u->name);
 		return -1;
 	}
-	/* A worker that becomes the user may not be made dumpable/ptraceable into root. */
+	/* Nothing run from here on may gain privileges through a setuid program. */
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	if (deathsig) {
+		prctl(PR_SET_PDEATHSIG, deathsig);
+		if (getppid() != parent)
+			_exit(1);
+	}
 	return 0;
 }

@@ -236,9 +236,11 @@ static void note_wait(void *arg, const char *vol, const struct cairn_vstate *s)
 	    "cairn: volume %s is in use by job %s on %s; waiting up to %u s (LeaseWait) for it",
 	    vol, s->holder.job ? s->holder.job : "?", s->holder.node ? s->holder.node : "?",
 	    w->wait_s);
-	cairn_job_record_line(w->rec, line);
+	/* Live (cairn run): say it now; a Slurm job shows it when its task starts. */
 	if (w->live)
 		fprintf(stderr, "%s\n", line);
+	else
+		cairn_job_record_line(w->rec, line);
 }
 
 static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st,
