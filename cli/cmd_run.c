@@ -152,7 +152,7 @@ int cmd_run(int argc, char **argv)
 		                   : "refusing to run COMMAND as root; name a user with --user");
 		goto out;
 	}
-	if (cairn_sandbox_forced(&cfg, NULL) && spec.sandbox == CAIRN_SANDBOX_NONE)
+	if (cairn_sandbox_forced(&cfg, NULL))
 		spec.sandbox = CAIRN_SANDBOX_FULL;
 	struct cairn_job_start js = {
 	    .job_id = job_id,

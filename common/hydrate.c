@@ -140,6 +140,12 @@ static bool local_matches(int rootfd, const struct cairn_entry *l, const struct 
 {
 	if (l->size != t->size)
 		return false;
+	/* A file the user does not own, or with setuid/setgid bits, was planted:
+	 * replace it. */
+	struct stat sb;
+	if (fstatat(rootfd, t->path, &sb, AT_SYMLINK_NOFOLLOW) < 0 || sb.st_uid != geteuid() ||
+	    (sb.st_mode & 06000))
+		return false;
 	if (s && s->type == CAIRN_FT_FILE && same_stat(l, s))
 		return !strcmp(s->sha256, t->sha256);
 	autoclose int fd = cairn_open_beneath(rootfd, t->path, O_RDONLY | O_NOFOLLOW, 0);

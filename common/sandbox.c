@@ -20,8 +20,10 @@
 #include "tree.h"
 
 /* Node secrets a job must never read, hidden under an empty tmpfs when present. */
-static const char *const secret_dirs[] = {"/etc/munge",     "/run/munge", "/var/run/munge",
-                                          "/var/lib/munge", "/etc/ssh",   "/root"};
+static const char *const secret_dirs[] = {"/etc/munge", "/var/lib/munge", "/etc/ssh", "/root",
+                                          /* Host UNIX sockets (munge, dbus, slurmd): the
+                                           * network namespace does not cover path sockets. */
+                                          "/run", "/var/run"};
 
 /* ---- the shim and init: signal forwarding and exit status ---- */
 
@@ -151,6 +153,27 @@ static int setup_filesystem(const struct cairn_config *cfg, const struct cairn_j
 			return -1;
 		}
 	}
+	/* The working directory comes back writable after the covers: it must not
+	 * bring back what they hide. */
+	const char *covered[] = {"/home",        "/root", "/etc",  "/run", "/var", cfg->cache_dir,
+	                         cfg->state_dir, "/usr",  "/proc", "/sys", "/dev"};
+	size_t wl = strlen(wd);
+	bool bad = wl <= 1 || wd[0] != '/';
+	for (size_t i = 0; !bad && i < sizeof(covered) / sizeof(covered[0]); i++) {
+		size_t cl = strlen(covered[i]);
+		bad = (cl >= wl && !strncmp(covered[i], wd, wl) &&
+		       (covered[i][wl] == '/' || !covered[i][wl])) ||
+		      (!strncmp(wd, covered[i], cl) && (wd[cl] == '/' || !wd[cl]) &&
+		       strcmp(covered[i], "/home") && strcmp(covered[i], "/var"));
+	}
+	if (bad) {
+		cairn_setuerr(err,
+		              "sandbox: the working directory %s contains or lies in a system "
+		              "directory the sandbox hides; run the job from a project directory "
+		              "(e.g. under your home or /tmp)",
+		              wd);
+		return -1;
+	}
 	/* Hold the working directory before anything covers it. */
 	autoclose int wdtree = open_tree(AT_FDCWD, wd, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	if (wdtree < 0) {
@@ -178,6 +201,18 @@ static int setup_filesystem(const struct cairn_config *cfg, const struct cairn_j
 			return -1;
 	if (tmpfs_at("/tmp", "mode=1777", err) < 0)
 		return -1;
+	if (is_dir("/var/tmp") && tmpfs_at("/var/tmp", "mode=1777", err) < 0)
+		return -1;
+	/* Slurm's spool (job scripts, slurmstepd sockets): only this job's script. */
+	if (keeptree >= 0) {
+		autofree char *spool = xstrdup(keep_dir);
+		char *slash = strrchr(spool, '/');
+		if (slash && slash != spool) {
+			*slash = '\0';
+			if (cover_path(spool, err) < 0)
+				return -1;
+		}
+	}
 	if (is_dir("/dev/shm") && tmpfs_at("/dev/shm", "mode=1777", err) < 0)
 		return -1;
 	/* Absolute volume paths live under an allowed prefix, emptied for the sandbox. */
@@ -253,6 +288,19 @@ static int loopback_up(struct cairn_err *err)
 	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
 	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) {
 		cairn_seterr(err, "sandbox: cannot bring up loopback: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* sysfs shows the network devices of the namespace that mounted it: mount one
+ * for the new namespace, so the host's interfaces are not listed. */
+static int fresh_sysfs(struct cairn_err *err)
+{
+	if (umount2("/sys", MNT_DETACH) < 0 ||
+	    mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) <
+	        0) {
+		cairn_seterr(err, "sandbox: cannot mount a fresh /sys: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -341,7 +389,7 @@ int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_r
 	int sources[CAIRN_MAX_VOLUMES];
 	if (cairn_job_clone_sources(rec, u, sources, &e) < 0 ||
 	    (full && setup_filesystem(cfg, rec, u, keep_dir, &e) < 0) ||
-	    (full && !host_net && loopback_up(&e) < 0) ||
+	    (full && !host_net && (loopback_up(&e) < 0 || fresh_sysfs(&e) < 0)) ||
 	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
 	    cairn_job_mount(rec, u, sources, &e) < 0) {
 		if (!e.msg[0])

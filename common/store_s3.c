@@ -802,37 +802,43 @@ static char *trim(char *p)
 
 /* access_key = ... / secret_key = ... from a file only its owner (root, or the
  * user running this) can read. Values never appear in messages. */
-static int load_credentials(struct s3_store *s, const char *path, struct cairn_err *err)
+static int load_credentials(struct s3_store *s, const char *url, const char *path,
+                            struct cairn_err *err)
 {
 	autoclose int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
-		cairn_seterr(err, "S3 credentials file %s: cannot open: %s", path, strerror(errno));
+		cairn_seterr(err, "Storage = %s: S3 credentials file %s: cannot open: %s", url,
+		             path, strerror(errno));
 		return -1;
 	}
 	struct stat sb;
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		cairn_seterr(err, "S3 credentials file %s: not a regular file", path);
+		cairn_seterr(err, "Storage = %s: S3 credentials file %s: not a regular file", url,
+		             path);
 		return -1;
 	}
 	if (sb.st_uid != 0 && sb.st_uid != geteuid()) {
-		cairn_seterr(err, "S3 credentials file %s: must be owned by root", path);
+		cairn_seterr(err, "Storage = %s: S3 credentials file %s: must be owned by root",
+		             url, path);
 		return -1;
 	}
 	if (sb.st_mode & 077) {
 		cairn_seterr(err,
-		             "S3 credentials file %s: readable by group or others (mode %04o); "
+		             "Storage = %s: S3 credentials file %s: readable by group or others "
+		             "(mode %04o); "
 		             "refusing it: chmod 600 %s",
-		             path, (unsigned)(sb.st_mode & 07777), path);
+		             url, path, (unsigned)(sb.st_mode & 07777), path);
 		return -1;
 	}
 	if (sb.st_size > 65536) {
-		cairn_seterr(err, "S3 credentials file %s: too large", path);
+		cairn_seterr(err, "Storage = %s: S3 credentials file %s: too large", url, path);
 		return -1;
 	}
 	char text[65537];
 	ssize_t n = read_full(fd, text, sizeof(text) - 1);
 	if (n < 0) {
-		cairn_seterr(err, "S3 credentials file %s: cannot read: %s", path, strerror(errno));
+		cairn_seterr(err, "Storage = %s: S3 credentials file %s: cannot read: %s", url,
+		             path, strerror(errno));
 		return -1;
 	}
 	text[n] = '\0';
@@ -845,8 +851,9 @@ static int load_credentials(struct s3_store *s, const char *path, struct cairn_e
 			continue;
 		char *eq = strchr(t, '=');
 		if (!eq) {
-			cairn_seterr(err, "S3 credentials file %s:%d: expected key = value", path,
-			             line);
+			cairn_seterr(
+			    err, "Storage = %s: S3 credentials file %s:%d: expected key = value",
+			    url, path, line);
 			rv = -1;
 			break;
 		}
@@ -863,8 +870,8 @@ static int load_credentials(struct s3_store *s, const char *path, struct cairn_e
 			}
 			s->sk = xstrdup(v);
 		} else {
-			cairn_seterr(err, "S3 credentials file %s:%d: unknown key %s", path, line,
-			             k);
+			cairn_seterr(err, "Storage = %s: S3 credentials file %s:%d: unknown key %s",
+			             url, path, line, k);
 			rv = -1;
 			break;
 		}
@@ -872,8 +879,9 @@ static int load_credentials(struct s3_store *s, const char *path, struct cairn_e
 	explicit_bzero(text, sizeof(text));
 	if (rv == 0 && (!s->ak || !*s->ak || !s->sk || !*s->sk)) {
 		cairn_seterr(err,
-		             "S3 credentials file %s: needs access_key = ... and secret_key = ...",
-		             path);
+		             "Storage = %s: S3 credentials file %s: needs access_key = ... and "
+		             "secret_key = ...",
+		             url, path);
 		rv = -1;
 	}
 	return rv;
@@ -939,19 +947,21 @@ int cairn_store_s3_open(const char *url, struct cairn_store *st, struct cairn_er
 		auth = endpoint + 8;
 	} else {
 		cairn_seterr(err,
-		             "S3 endpoint %s: expected http://HOST[:PORT] or https://HOST[:PORT]",
-		             endpoint);
+		             "Storage = %s: S3 endpoint %s: expected http://HOST[:PORT] or "
+		             "https://HOST[:PORT]",
+		             url, endpoint);
 		goto fail;
 	}
 	size_t al = strcspn(auth, "/");
 	if (!al || auth[al + strspn(auth + al, "/")]) {
-		cairn_seterr(err, "S3 endpoint %s: expected no path after the host", endpoint);
+		cairn_seterr(err, "Storage = %s: S3 endpoint %s: expected no path after the host",
+		             url, endpoint);
 		goto fail;
 	}
 	s->host =
 	    s->path_style ? strndup(auth, al) : xasprintf("%s.%.*s", s->bucket, (int)al, auth);
 
-	if (load_credentials(s, s->creds, err) < 0)
+	if (load_credentials(s, url, s->creds, err) < 0)
 		goto fail;
 	s->curl = curl_easy_init();
 	if (!s->curl) {

@@ -30,7 +30,7 @@ static int options_spec(struct cairn_job_spec *spec, struct cairn_errlist *errs)
 	if (!enc || !*enc)
 		return 0;
 	if (cairn_spec_decode(enc, spec, msg, sizeof(msg)) < 0) {
-		cairn_errlist_add(errs, "cairn: invalid --volume options: %s", msg);
+		cairn_errlist_add(errs, "invalid --volume options: %s", msg);
 		return -1;
 	}
 	return 0;
@@ -105,8 +105,7 @@ int main(void)
 	if (sj.batch && script_spec(job_id, &spec, &errs, &err) < 0)
 		goto system_error;
 	/* The admin's SandboxForce wins over whatever the job asked for. */
-	if (cairn_sandbox_forced(&cfg, getenv("SLURM_JOB_PARTITION")) &&
-	    spec.sandbox == CAIRN_SANDBOX_NONE)
+	if (cairn_sandbox_forced(&cfg, getenv("SLURM_JOB_PARTITION")))
 		spec.sandbox = CAIRN_SANDBOX_FULL;
 	if (errs.n) {
 		rec.job_id = xstrdup(job_id);

@@ -52,6 +52,9 @@ static int sandbox_cb(int val, const char *optarg, int remote)
 	char msg[CAIRN_ERRLEN];
 	if (remote)
 		return 0;
+	/* Inherited through the environment, an absent value reads "(null)". */
+	if (optarg && !strcmp(optarg, "(null)"))
+		optarg = NULL;
 	if (cairn_spec_parse_sandbox(optarg, &spec.sandbox, msg, sizeof(msg)) < 0) {
 		slurm_error("%s: %s", PLUGIN_TAG, msg);
 		return -1;

@@ -70,7 +70,9 @@ int cairn_task_init_privileged(spank_t sp, const struct plugin_args *args)
 		int argc = 0;
 		char **argv = NULL;
 		autofree char *keep_dir = NULL;
-		if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) == ESPANK_SUCCESS && argc > 0 &&
+		/* Only the batch script: a step's program path is the user's to choose. */
+		if (step_id == CAIRN_BATCH_STEP &&
+		    spank_get_item(sp, S_JOB_ARGV, &argc, &argv) == ESPANK_SUCCESS && argc > 0 &&
 		    argv[0][0] == '/' && strrchr(argv[0], '/') != argv[0])
 			keep_dir = strndup(argv[0], (size_t)(strrchr(argv[0], '/') - argv[0]));
 		char cgroup[96];
