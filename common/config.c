@@ -1,4 +1,5 @@
 #include "config.h"
+#include "store.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -10,6 +11,7 @@ static void set_defaults(struct cairn_config *c)
 {
 	c->storage = xstrdup("file:///shared/cairn");
 	c->workspace = xstrdup("account");
+	c->s3_path_style = true;
 	c->cache_dir = xstrdup("/var/cache/cairn");
 	c->cache_max = 10ULL * 1000 * 1000 * 1000;
 	c->state_dir = xstrdup("/run/cairn");
@@ -124,6 +126,34 @@ static int apply(struct cairn_config *c, const char *key, char *v, int line, str
 	}
 	if (!strcasecmp(key, "Workspace"))
 		return set_str(&c->workspace, v);
+	if (!strcasecmp(key, "S3Endpoint")) {
+		if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
+			cairn_seterr(err,
+			             "%s:%d: S3Endpoint = %s: expected http://HOST[:PORT] or "
+			             "https://HOST[:PORT]",
+			             p, line, v);
+			return -1;
+		}
+		return set_str(&c->s3_endpoint, v);
+	}
+	if (!strcasecmp(key, "S3Region"))
+		return set_str(&c->s3_region, v);
+	if (!strcasecmp(key, "S3Credentials")) {
+		if (v[0] != '/') {
+			cairn_seterr(err, "%s:%d: S3Credentials = %s: must be an absolute path", p,
+			             line, v);
+			return -1;
+		}
+		return set_str(&c->s3_credentials, v);
+	}
+	if (!strcasecmp(key, "S3PathStyle")) {
+		if (strcasecmp(v, "yes") && strcasecmp(v, "no")) {
+			cairn_seterr(err, "%s:%d: S3PathStyle = %s: use yes or no", p, line, v);
+			return -1;
+		}
+		c->s3_path_style = !strcasecmp(v, "yes");
+		return 0;
+	}
 	if (!strcasecmp(key, "CacheDir") || !strcasecmp(key, "StateDir")) {
 		if (v[0] != '/') {
 			cairn_seterr(err, "%s:%d: %s = %s: must be an absolute path", p, line, key,
@@ -240,6 +270,8 @@ int cairn_config_load(const char *path, struct cairn_config *cfg, struct cairn_e
 		             path, cfg->lease_renew, cfg->lease_ttl);
 		goto fail;
 	}
+	cairn_store_s3_configure(cfg->s3_endpoint, cfg->s3_region, cfg->s3_path_style,
+	                         cfg->s3_credentials);
 	rv = 0;
 fail:
 	if (rv < 0)
@@ -251,6 +283,9 @@ void cairn_config_free(struct cairn_config *c)
 {
 	free(c->path);
 	free(c->storage);
+	free(c->s3_endpoint);
+	free(c->s3_region);
+	free(c->s3_credentials);
 	free(c->workspace);
 	free(c->cache_dir);
 	free(c->state_dir);

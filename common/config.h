@@ -25,6 +25,11 @@ struct cairn_config {
 	unsigned long long max_volumes_per_workspace, max_file_size;
 	char *admin_group;
 	char *log_file; /* optional: where Prolog/Epilog append admin-facing lines */
+	/* s3:// stores only; NULL keeps store_s3.c's defaults. */
+	char *s3_endpoint;    /* S3Endpoint = http://127.0.0.1:7480 */
+	char *s3_region;      /* S3Region = us-east-1 */
+	char *s3_credentials; /* S3Credentials = /etc/slurm/cairn-s3.credentials (0600) */
+	bool s3_path_style;   /* S3PathStyle = yes (default) | no (virtual-hosted) */
 };
 
 /* Load path; when path is NULL: $CAIRN_CONF, else cairn.conf beside $SLURM_CONF if

@@ -10,12 +10,12 @@ int cairn_store_open(const char *url, struct cairn_store **out, struct cairn_err
 	if (!strncmp(url, "file://", 7)) {
 		rv = cairn_store_file_open(url, st, err);
 	} else if (!strncmp(url, "s3://", 5)) {
-		cairn_seterr(err,
-		             "Storage = %s: the s3:// backend is not available in this "
-		             "build yet; use a file:// store",
-		             url);
+		rv = cairn_store_s3_open(url, st, err);
 	} else {
-		cairn_seterr(err, "Storage = %s: unsupported URL; use file:///path", url);
+		cairn_seterr(err,
+		             "Storage = %s: unsupported URL; use file:///path or "
+		             "s3://bucket/prefix",
+		             url);
 	}
 	if (rv < 0) {
 		free(st->url);

@@ -4,6 +4,7 @@
 #ifndef CAIRN_STORE_H
 #define CAIRN_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -74,5 +75,12 @@ int cairn_store_put_buf(struct cairn_store *st, const char *key, const void *buf
 void cairn_store_fault_point(void);
 
 int cairn_store_file_open(const char *url, struct cairn_store *st, struct cairn_err *err);
+/* s3://bucket/prefix (store_s3.c). Settings come from cairn.conf through
+ * cairn_store_s3_configure() (NULL or "" keeps a default: endpoint
+ * https://s3.REGION.amazonaws.com, region us-east-1, credentials
+ * /etc/slurm/cairn-s3.credentials); they apply to stores opened afterwards. */
+int cairn_store_s3_configure(const char *endpoint, const char *region, bool path_style,
+                             const char *credentials_file);
+int cairn_store_s3_open(const char *url, struct cairn_store *st, struct cairn_err *err);
 
 #endif
