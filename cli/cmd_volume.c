@@ -516,3 +516,37 @@ out:
 	close_session(&s);
 	return rv;
 }
+
+int cmd_rm(int argc, char **argv)
+{
+	struct common_opts o;
+	int r = parse_common(argc, argv, &o, "rm VOLUME [--workspace W]");
+	if (r >= 0)
+		return r;
+	if (argc - o.first_arg != 1) {
+		fprintf(stderr, "Usage: cairn rm VOLUME [--workspace W]\n");
+		return 2;
+	}
+	const char *vol = argv[o.first_arg];
+	struct session s;
+	struct cairn_manifest m;
+	if (open_session(&s, &o, "rm") < 0 || load_volume(&s, &o, "rm", vol, &m) < 0) {
+		close_session(&s);
+		return 1;
+	}
+	struct cairn_err err = {0};
+	char host[256] = "localhost";
+	gethostname(host, sizeof(host) - 1);
+	autofree char *who = xasprintf("rm%d", (int)getpid());
+	int rv = 0;
+	if (cairn_volume_remove(s.st, s.ws, vol, who, host, &err) < 0) {
+		fprintf(stderr, "cairn rm: %s\n", err.msg);
+		rv = 1;
+	} else {
+		printf("removed volume %s from workspace %s (it was at version %u)\n", vol, s.ws,
+		       m.version);
+	}
+	cairn_manifest_free(&m);
+	close_session(&s);
+	return rv;
+}

@@ -11,5 +11,6 @@ int cmd_show(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
 
 #endif

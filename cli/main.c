@@ -14,6 +14,7 @@ static void usage(FILE *f)
 	           "  show VOLUME              metadata and versions of a volume\n"
 	           "  ls VOLUME [PATH]         list files of a volume\n"
 	           "  get VOLUME PATH [DEST]   copy a file out of a volume\n"
+	           "  rm VOLUME                remove a volume (refused while a job holds it)\n"
 	           "  run [--volume NAME:PATH[:ro]]... [--user NAME] -- COMMAND...\n"
 	           "                           run COMMAND with volumes, without Slurm (as root)\n"
 	           "\n"
@@ -41,8 +42,8 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-	    {"lint", cmd_lint}, {"list", cmd_list}, {"show", cmd_show},
-	    {"ls", cmd_ls},     {"get", cmd_get},   {"run", cmd_run},
+	    {"lint", cmd_lint}, {"list", cmd_list}, {"show", cmd_show}, {"ls", cmd_ls},
+	    {"get", cmd_get},   {"run", cmd_run},   {"rm", cmd_rm},
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))

@@ -254,3 +254,62 @@ int cairn_volume_list(struct cairn_store *st, const char *ws, char ***names, siz
 	*n = a.n;
 	return 0;
 }
+
+struct key_acc {
+	char **v;
+	size_t n;
+};
+
+static int collect_key(void *arg, const char *key, uint64_t size)
+{
+	(void)size;
+	struct key_acc *a = arg;
+	a->v = xrealloc(a->v, (a->n + 1) * sizeof(char *));
+	a->v[a->n++] = xstrdup(key);
+	return 0;
+}
+
+int cairn_volume_remove(struct cairn_store *st, const char *ws, const char *vol, const char *who,
+                        const char *node, struct cairn_err *err)
+{
+	struct cairn_lease l;
+	/* Holding the lease ourselves keeps jobs out while the keys go. */
+	int r = cairn_lease_acquire(st, ws, vol, who, node, "cairn-rm", 60, 0, NULL, NULL, &l, err);
+	if (r == CAIRN_LEASE_TIMEOUT) {
+		memset(err, 0, sizeof(*err));
+		struct cairn_vstate s;
+		struct cairn_err e2 = {0};
+		if (cairn_vstate_load(st, ws, vol, &s, &e2) == 0) {
+			cairn_setuerr(
+			    err,
+			    "volume %s is in use by job %s on %s; it cannot be removed while "
+			    "leased, try again when the job has ended",
+			    vol, s.holder.job ? s.holder.job : "?",
+			    s.holder.node ? s.holder.node : "?");
+			cairn_vstate_free(&s);
+		}
+		return -1;
+	}
+	if (r < 0)
+		return -1;
+	cairn_lease_free(&l);
+	autofree char *prefix = cairn_key_volume_prefix(ws, vol);
+	struct key_acc a = {0};
+	int rv = cairn_store_list(st, prefix, collect_key, &a, err);
+	/* State revisions last: until they go, the volume stays leased by us. */
+	for (int pass = 0; rv == 0 && pass < 2; pass++)
+		for (size_t i = 0; i < a.n; i++) {
+			bool state = strstr(a.v[i], "/state/") != NULL;
+			if (state != (pass == 1))
+				continue;
+			if (cairn_store_delete(st, a.v[i], err) < 0 &&
+			    err->msg[0]) { /* a key already gone is fine */
+				rv = -1;
+				break;
+			}
+		}
+	for (size_t i = 0; i < a.n; i++)
+		free(a.v[i]);
+	free(a.v);
+	return rv;
+}

@@ -43,6 +43,12 @@ int cairn_volume_commit(struct cairn_store *st, const char *ws, const char *vol,
 int cairn_volume_index_current(struct cairn_store *st, const char *ws, const char *vol,
                                struct cairn_err *err);
 
+/* Remove a volume's versions, state and conflict copies; refused (a user error)
+ * while a job holds its lease. File contents stay in the workspace's object
+ * store, where other volumes may share them. */
+int cairn_volume_remove(struct cairn_store *st, const char *ws, const char *vol, const char *who,
+                        const char *node, struct cairn_err *err);
+
 /* Names of the volumes of a workspace, sorted. */
 int cairn_volume_list(struct cairn_store *st, const char *ws, char ***names, size_t *n,
                       struct cairn_err *err);

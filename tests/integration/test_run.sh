@@ -165,6 +165,21 @@ procs=$(sed -n 's/^forks=//p' <<<"$out")
 check "sandbox limits: a fork bomb stops at SandboxPids" [ "${procs:-999}" -le 64 ]
 check "sandbox limits: the job's cgroup is removed afterwards" bash -c "! ls -d /sys/fs/cgroup/pids/cairn/run* 2>/dev/null | grep -q ."
 
+# 10c. cairn rm: refused while a job holds the volume, then removes it.
+crun --volume doomed:dm -- sh -c 'echo x > dm/f'
+"$CAIRN" run --user "$USER_" --volume doomed:dm -- sleep 3 2>/dev/null &
+holder=$!
+sleep 1
+out=$("$CAIRN" rm doomed 2>&1)
+check "rm: refused while a job holds the volume" [ $? -eq 1 ]
+check "rm: the refusal names the holder" grep -q 'in use by job run' <<<"$out"
+wait $holder
+"$CAIRN" rm doomed >/dev/null
+check "rm: removes a volume nobody holds" [ $? -eq 0 ]
+check "rm: the volume is gone from the list" sh -c "! '$CAIRN' list | grep -q '^doomed '"
+"$CAIRN" show doomed 2>/dev/null
+check "rm: show of a removed volume fails" [ $? -eq 1 ]
+
 # 11. CLI read side.
 check "cli: list shows the volume" sh -c "'$CAIRN' list | grep -q '^agent '"
 check "cli: list --json is JSON" sh -c "'$CAIRN' list --json | python3 -c 'import json,sys; json.load(sys.stdin)'"
