@@ -59,6 +59,11 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(BUILD)/libcairn.a
 	@mkdir -p $(dir $@)
 	@echo "  CCLD $@"; $(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libcairn.a $(LIBS)
 
+# Benchmark programs, linked like everything else.
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libcairn.a
+	@mkdir -p $(dir $@)
+	@echo "  CCLD $@"; $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libcairn.a $(LIBS) -lm
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 $(BUILD)/cairn $(DESTDIR)$(BINDIR)/cairn

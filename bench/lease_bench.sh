@@ -12,8 +12,8 @@ cd "$REPO"
 [ -f build/libcairn.a ] || make -s build/libcairn.a
 T=$(mktemp -d /tmp/cairn-lease-bench.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Icommon bench/lease_bench.c build/libcairn.a \
-	-ljansson -lcrypto -lcurl -lm -o "$T/lease_bench"
+make -s build/bench/lease_bench >&2
+cp build/bench/lease_bench "$T/lease_bench"
 mkdir "$T/store"
 start=$(date +%s.%N)
 "$T/lease_bench" "$T/store" "${1:-500}" "${2:-8}" "${3:-150}" "${4:-25}"
