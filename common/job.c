@@ -547,7 +547,7 @@ int cairn_job_renew(const struct cairn_config *cfg, struct cairn_store *st,
 }
 
 int cairn_job_start_keeper(const struct cairn_config *cfg, const struct cairn_job_record *rec,
-                           struct cairn_err *err)
+                           cairn_job_over_fn job_over, struct cairn_err *err)
 {
 	bool any = rec->deferred != NULL;
 	for (size_t i = 0; i < rec->nvol; i++)
@@ -582,8 +582,14 @@ int cairn_job_start_keeper(const struct cairn_config *cfg, const struct cairn_jo
 	struct cairn_err e = {0};
 	if (cairn_store_open(cfg->storage, &st, &e) < 0)
 		_exit(1);
+	double next_check = now_seconds() + 60;
 	for (;;) {
 		sleep(cfg->lease_renew);
+		if (job_over && now_seconds() >= next_check) {
+			next_check = now_seconds() + 60;
+			if (job_over(rec->job_id))
+				break;
+		}
 		struct stat sb;
 		/* The Epilog removes the record once the leases are released. */
 		if (stat(path, &sb) < 0)

@@ -95,8 +95,12 @@ int cairn_job_renew(const struct cairn_config *cfg, struct cairn_store *st,
 
 /* Prolog: a process that renews the record's leases every LeaseRenew seconds for
  * as long as the job record exists (the Epilog removes it after releasing them). */
+/* job_over (may be NULL) is asked about once a minute whether the job has ended;
+ * if it has while its record is still there (slurmd died before the Epilog), the
+ * keeper stops and the leases expire instead of being renewed for ever. */
+typedef bool (*cairn_job_over_fn)(const char *job_id);
 int cairn_job_start_keeper(const struct cairn_config *cfg, const struct cairn_job_record *rec,
-                           struct cairn_err *err);
+                           cairn_job_over_fn job_over, struct cairn_err *err);
 
 /* In the caller's (already private) mount namespace: bind each volume's cache tree
  * at its mount path, nosuid,nodev (ro if asked). Mount points under the working

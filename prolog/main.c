@@ -145,7 +145,8 @@ system_error:
 	rec.error = xasprintf("cairn: could not prepare the job's volumes: %s", err.msg);
 save:
 	if (cairn_job_record_save(&cfg, &rec, &err) == 0) {
-		if (!rec.error && cairn_job_start_keeper(&cfg, &rec, &err) < 0)
+		if (!rec.error &&
+		    cairn_job_start_keeper(&cfg, &rec, cairn_slurm_job_over, &err) < 0)
 			admin_log(job_id, err.msg);
 	} else {
 		/* Without a record the plugin could not stop the job: this is the node's

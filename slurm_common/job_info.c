@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <slurm/slurm.h>
+#include <slurm/slurm_errno.h>
 
 #include "config.h"
 #include "util.h"
@@ -84,4 +85,28 @@ char *cairn_slurm_batch_script(const char *job_id, size_t *len, char *err, size_
 	}
 	*len = size;
 	return buf;
+}
+
+bool cairn_slurm_job_over(const char *job_id)
+{
+	job_info_msg_t *msg = NULL;
+	uint32_t id = job_number(job_id);
+	if (!id)
+		return false;
+	if (slurm_load_job(&msg, id, SHOW_ALL) != 0 || !msg) {
+		/* A job slurmctld no longer knows is over; any other failure is not proof. */
+		bool gone = slurm_get_errno() == ESLURM_INVALID_JOB_ID;
+		if (msg)
+			slurm_free_job_info_msg(msg);
+		return gone;
+	}
+	bool over = true;
+	if (msg->record_count >= 1) {
+		uint32_t st = msg->job_array[0].job_state;
+		uint32_t base = st & JOB_STATE_BASE;
+		/* Finished states follow JOB_SUSPENDED in the enum; COMPLETING is a flag. */
+		over = base > JOB_SUSPENDED && base < JOB_END && !(st & JOB_COMPLETING);
+	}
+	slurm_free_job_info_msg(msg);
+	return over;
 }

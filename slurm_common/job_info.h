@@ -18,6 +18,9 @@ struct cairn_slurm_job {
 
 int cairn_slurm_job_load(const char *job_id, struct cairn_slurm_job *j, char *err, size_t errlen);
 void cairn_slurm_job_free(struct cairn_slurm_job *j);
+/* True once slurmctld reports the job finished (not while it is completing, when
+ * the Epilog still has to sync). False when slurmctld cannot be asked. */
+bool cairn_slurm_job_over(const char *job_id);
 /* The batch script text (malloc'd), or NULL with err. */
 char *cairn_slurm_batch_script(const char *job_id, size_t *len, char *err, size_t errlen);
 
