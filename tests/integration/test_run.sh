@@ -14,8 +14,12 @@ trap 'rm -rf "$T"' EXIT
 chmod 755 "$T"
 mkdir -p "$T/work"
 chown "$USER_" "$T/work"
+# CAIRN_TEST_STORAGE (e.g. s3://bucket/prefix) with CAIRN_TEST_STORAGE_CONF (extra
+# lines such as S3Endpoint) runs the same tests on another backend.
+: "${CAIRN_TEST_STORAGE:=file://$T/store}"
 cat >"$T/cairn.conf" <<CONF
-Storage = file://$T/store
+Storage = $CAIRN_TEST_STORAGE
+${CAIRN_TEST_STORAGE_CONF:-}
 CacheDir = $T/cache
 StateDir = $T/run
 LeaseTTL = 3
