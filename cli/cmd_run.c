@@ -199,7 +199,7 @@ int cmd_run(int argc, char **argv)
 			    strndup(command[0], (size_t)(strrchr(command[0], '/') - command[0]));
 		int r = rec.sandbox != CAIRN_SANDBOX_NONE
 		            ? cairn_sandbox_enter(&cfg, &rec, &u, keep_dir, cgroup, &cerr)
-		            : (cairn_private_mount_ns(&cerr) < 0
+		            : (cairn_private_mount_ns(0, &cerr) < 0
 		                   ? -1
 		                   : cairn_job_mount(&rec, &u, NULL, &cerr));
 		if (r < 0 || cairn_drop_privileges(&u, &cerr) < 0) {

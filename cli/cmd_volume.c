@@ -270,9 +270,8 @@ static int collect_version(void *arg, const char *key, uint64_t size)
 {
 	(void)size;
 	struct version_acc *a = arg;
-	const char *slash = strrchr(key, '/');
 	unsigned long long v;
-	if (!slash || parse_uint(slash + 1, UINT32_MAX, &v) < 0)
+	if (cairn_key_number(key, UINT32_MAX, &v) < 0)
 		return 0;
 	a->v = xrealloc(a->v, (a->n + 1) * sizeof(unsigned));
 	a->v[a->n++] = (unsigned)v;

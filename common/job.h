@@ -106,8 +106,8 @@ int cairn_job_start_keeper(const struct cairn_config *cfg, const struct cairn_jo
  * at its mount path, nosuid,nodev (ro if asked). Mount points under the working
  * directory are created as the user, resolved without following symlinks, and
  * must be owned by the user. */
-/* unshare(CLONE_NEWNS) and make every mount a slave of the host's. */
-int cairn_private_mount_ns(struct cairn_err *err);
+/* unshare(CLONE_NEWNS and more_namespaces) and make every mount a slave of the host's. */
+int cairn_private_mount_ns(int more_namespaces, struct cairn_err *err);
 
 int cairn_job_mount(const struct cairn_job_record *rec, const struct cairn_user *u,
                     const int *sources, struct cairn_err *err);

@@ -155,9 +155,8 @@ static int note_rev(void *arg, const char *key, uint64_t size)
 {
 	(void)size;
 	struct max_rev *m = arg;
-	const char *slash = strrchr(key, '/');
 	unsigned long long v;
-	if (slash && parse_uint(slash + 1, UINT64_MAX >> 1, &v) == 0 && v > m->max)
+	if (cairn_key_number(key, UINT64_MAX >> 1, &v) == 0 && v > m->max)
 		m->max = v;
 	return 0;
 }
@@ -244,9 +243,8 @@ static int add_hist(void *arg, const char *key, uint64_t size)
 {
 	(void)size;
 	struct hist *h = arg;
-	const char *slash = strrchr(key, '/');
 	unsigned long long rev;
-	if (!slash || parse_uint(slash + 1, UINT64_MAX >> 1, &rev) < 0)
+	if (cairn_key_number(key, UINT64_MAX >> 1, &rev) < 0)
 		return 0;
 	struct cairn_vstate s;
 	if (get_rev(h->st, h->ws, h->vol, rev, &s, h->err) < 0) {

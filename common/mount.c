@@ -15,10 +15,10 @@
 #include "job.h"
 #include "tree.h"
 
-int cairn_private_mount_ns(struct cairn_err *err)
+int cairn_private_mount_ns(int more_namespaces, struct cairn_err *err)
 {
-	if (unshare(CLONE_NEWNS) < 0) {
-		cairn_seterr(err, "cannot create a mount namespace: %s", strerror(errno));
+	if (unshare(CLONE_NEWNS | more_namespaces) < 0) {
+		cairn_seterr(err, "cannot create namespaces: %s", strerror(errno));
 		return -1;
 	}
 	/* Nothing mounted here may propagate back to the host. */

@@ -353,17 +353,11 @@ int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_r
 		return -1;
 	bool full = rec->sandbox == CAIRN_SANDBOX_FULL;
 	bool host_net = !strcmp(cfg->sandbox_network, "host");
-	int flags = CLONE_NEWNS | CLONE_NEWPID;
+	int flags = CLONE_NEWPID;
 	if (full)
 		flags |= CLONE_NEWIPC | CLONE_NEWUTS | (host_net ? 0 : CLONE_NEWNET);
-	if (unshare(flags) < 0) {
-		cairn_seterr(err, "sandbox: cannot create namespaces: %s", strerror(errno));
+	if (cairn_private_mount_ns(flags, err) < 0)
 		return -1;
-	}
-	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
-		cairn_seterr(err, "sandbox: cannot make / a slave mount: %s", strerror(errno));
-		return -1;
-	}
 	int sp[2];
 	if (pipe2(sp, O_CLOEXEC) < 0) {
 		cairn_seterr(err, "sandbox: pipe: %s", strerror(errno));

@@ -153,3 +153,9 @@ int cairn_store_put_buf(struct cairn_store *st, const char *key, const void *buf
 	struct memsrc m = {.p = buf, .len = len};
 	return cairn_store_put(st, key, memsrc_read, &m, flags, err);
 }
+
+int cairn_key_number(const char *key, unsigned long long max, unsigned long long *out)
+{
+	const char *slash = strrchr(key, '/');
+	return slash ? parse_uint(slash + 1, max, out) : -1;
+}

@@ -75,6 +75,9 @@ int cairn_store_put_buf(struct cairn_store *st, const char *key, const void *buf
 void cairn_store_fault_point(void);
 
 int cairn_store_file_open(const char *url, struct cairn_store *st, struct cairn_err *err);
+
+/* The number that ends a key ("WS/volumes/V/state/000000000042" -> 42). */
+int cairn_key_number(const char *key, unsigned long long max, unsigned long long *out);
 /* s3://bucket/prefix (store_s3.c). Settings come from cairn.conf through
  * cairn_store_s3_configure() (NULL or "" keeps a default: endpoint
  * https://s3.REGION.amazonaws.com, region us-east-1, credentials

@@ -82,7 +82,8 @@ int cairn_task_init_privileged(spank_t sp, const struct plugin_args *args)
 			        err.msg);
 			goto out;
 		}
-	} else if (cairn_private_mount_ns(&err) < 0 || cairn_job_mount(&rec, &u, NULL, &err) < 0) {
+	} else if (cairn_private_mount_ns(0, &err) < 0 ||
+	           cairn_job_mount(&rec, &u, NULL, &err) < 0) {
 		fprintf(stderr, "%s: %s\n", PLUGIN_TAG, err.msg);
 		goto out;
 	}
