@@ -1,6 +1,46 @@
 #include "store.h"
 
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+/* A two-byte body for the conditional-write probe. */
+static ssize_t probe_source(void *arg, void *buf, size_t len, struct cairn_err *err)
+{
+	(void)err;
+	int *done = arg;
+	if (*done || len < 2)
+		return 0;
+	*done = 1;
+	memcpy(buf, "ok", 2);
+	return 2;
+}
+
+static int probe_conditional(struct cairn_store *st, struct cairn_err *err)
+{
+	char key[64];
+	unsigned char rnd[8] = {0};
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		rnd[0] = (unsigned char)getpid();
+	snprintf(key, sizeof(key), ".cairn-probe/%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+	         rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	int a = st->ops->put(st, key, probe_source, &(int){0}, CAIRN_PUT_IF_ABSENT, err);
+	int b =
+	    a == 0 ? st->ops->put(st, key, probe_source, &(int){0}, CAIRN_PUT_IF_ABSENT, err) : a;
+	struct cairn_err ignore = {0};
+	(void)st->ops->del(st, key, &ignore);
+	if (a < 0 || (b < 0 && b != CAIRN_STORE_EXISTS))
+		return -1;
+	if (b != CAIRN_STORE_EXISTS) {
+		cairn_seterr(err,
+		             "Storage = %s: the server ignores If-None-Match on PUT (a second "
+		             "create-only write of one key succeeded), so leases and commits "
+		             "would not be safe; use a server that honours conditional writes",
+		             st->url);
+		return -1;
+	}
+	return 0;
+}
 
 int cairn_store_open(const char *url, struct cairn_store **out, struct cairn_err *err)
 {
@@ -11,6 +51,12 @@ int cairn_store_open(const char *url, struct cairn_store **out, struct cairn_err
 		rv = cairn_store_file_open(url, st, err);
 	} else if (!strncmp(url, "s3://", 5)) {
 		rv = cairn_store_s3_open(url, st, err);
+		/* Leases and commits stand on create-only writes: some server versions
+		 * ignore If-None-Match and would let two writers win. Fail closed. */
+		if (rv == 0 && probe_conditional(st, err) < 0) {
+			st->ops->close(st);
+			rv = -1;
+		}
 	} else {
 		cairn_seterr(err,
 		             "Storage = %s: unsupported URL; use file:///path or "

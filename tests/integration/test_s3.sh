@@ -511,6 +511,7 @@ cat >"$work/faultproxy.py" <<'EOF'
 import http.client, http.server, sys, threading
 target_host, target_port = sys.argv[1], int(sys.argv[2])
 plan = sys.argv[3].split(",") if len(sys.argv) > 3 and sys.argv[3] else []
+strip = len(sys.argv) > 4 and sys.argv[4] == "strip"
 lock = threading.Lock()
 
 class H(http.server.BaseHTTPRequestHandler):
@@ -533,6 +534,10 @@ class H(http.server.BaseHTTPRequestHandler):
         data = r.read()
         if act == "lost":
             return self.reply(500, b"<Error><Code>InternalError</Code></Error>")
+        # "strip": act like a server that ignores If-None-Match (the header is
+        # signed, so it cannot be dropped; answer success instead of 412).
+        if strip and r.status == 412:
+            return self.reply(200, b"")
         self.send_response(r.status)
         for k, v in r.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -568,6 +573,28 @@ if [ -s "$work/proxy.port" ]; then
 else
 	fail "s3: fault proxy" "did not start: $(tail -2 "$work/proxy.log")"
 fi
+kill "$proxy_pid" 2>/dev/null
+wait "$proxy_pid" 2>/dev/null
+proxy_pid=""
+
+# A server that ignores If-None-Match: opening the store must fail closed.
+python3 "$work/faultproxy.py" 127.0.0.1 "${CAIRN_S3_ENDPOINT##*:}" "" strip >"$work/proxy2.port" 2>"$work/proxy2.log" &
+proxy_pid=$!
+for _ in $(seq 1 50); do [ -s "$work/proxy2.port" ] && break; sleep 0.1; done
+cat >"$work/probe.conf" <<CONF
+Storage = $url
+S3Endpoint = http://127.0.0.1:$(cat "$work/proxy2.port")
+S3Credentials = $CAIRN_S3_CREDENTIALS
+CONF
+out=$(CAIRN_CONF=$work/probe.conf "$top/build/cairn" list 2>&1)
+check "s3: a server ignoring If-None-Match is refused at startup" grep -q 'ignores If-None-Match' <<<"$out"
+cat >"$work/direct.conf" <<CONF
+Storage = $url
+S3Endpoint = $CAIRN_S3_ENDPOINT
+S3Credentials = $CAIRN_S3_CREDENTIALS
+CONF
+out=$(CAIRN_CONF=$work/direct.conf "$top/build/cairn" list 2>&1)
+check "s3: RGW passes the conditional-write probe" bash -c "! grep -q 'ignores If-None-Match' <<<'$out'"
 kill "$proxy_pid" 2>/dev/null
 wait "$proxy_pid" 2>/dev/null
 proxy_pid=""
