@@ -106,6 +106,11 @@ int cairn_job_start_keeper(const struct cairn_config *cfg, const struct cairn_jo
  * at its mount path, nosuid,nodev (ro if asked). Mount points under the working
  * directory are created as the user, resolved without following symlinks, and
  * must be owned by the user. */
+/* As the user: open workdir, create path below it (each component a real
+ * directory, symlinks not followed) and return the final directory's fd. */
+int cairn_open_dir_as_user(const struct cairn_user *u, const char *workdir, const char *path,
+                           struct cairn_err *err);
+
 /* unshare(CLONE_NEWNS and more_namespaces) and make every mount a slave of the host's. */
 int cairn_private_mount_ns(int more_namespaces, struct cairn_err *err);
 

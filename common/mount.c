@@ -76,8 +76,8 @@ static int recv_fd(int sock, char *text, size_t len)
 
 /* As the user: create path (and its parents) below the working directory and hand
  * the final directory back as a descriptor, so root never looks a user's path up. */
-static int open_mount_point(const struct cairn_user *u, const char *workdir, const char *path,
-                            struct cairn_err *err)
+int cairn_open_dir_as_user(const struct cairn_user *u, const char *workdir, const char *path,
+                           struct cairn_err *err)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -172,7 +172,7 @@ static int bind_one(const struct cairn_job_volume *v, int src, const char *workd
 		autoclose int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 		tgt = cairn_open_beneath(rootfd, v->path + 1, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
 	} else {
-		tgt = open_mount_point(u, workdir, v->path, err);
+		tgt = cairn_open_dir_as_user(u, workdir, v->path, err);
 		if (tgt < 0)
 			return -1;
 	}

@@ -141,41 +141,78 @@ static int cover_path(const char *path, struct cairn_err *err)
 	return tmpfs_at(path, "mode=0755,size=1m", err);
 }
 
+/* Would a writable directory at `dir` show something the sandbox hides? Other
+ * users' homes are only reachable through /home itself, which is refused. */
+static bool undoes_hiding(const struct cairn_config *cfg, const char *dir)
+{
+	const char *covered[] = {"/home",        "/root",        "/etc",          "/run", "/var",
+	                         "/usr",         "/proc",        "/sys",          "/dev", "/boot",
+	                         cfg->cache_dir, cfg->state_dir, "/var/lib/munge"};
+	const char *store = !strncmp(cfg->storage, "file://", 7) ? cfg->storage + 7 : NULL;
+	size_t dl = strlen(dir);
+	if (dl <= 1 || dir[0] != '/')
+		return true;
+	for (size_t i = 0; i <= sizeof(covered) / sizeof(covered[0]); i++) {
+		const char *c = i < sizeof(covered) / sizeof(covered[0]) ? covered[i] : store;
+		if (!c)
+			continue;
+		size_t cl = strlen(c);
+		/* dir contains c, or is c */
+		if (cl >= dl && !strncmp(c, dir, dl) && (c[dl] == '/' || !c[dl]))
+			return true;
+		/* dir lies inside c: fine below /home/USER and /var/tmp-like places only */
+		bool inside = !strncmp(dir, c, cl) && (dir[cl] == '/' || !dir[cl]);
+		if (inside && strcmp(c, "/home") && strcmp(c, "/var"))
+			return true;
+		if (inside && !strcmp(c, "/var") &&
+		    (!strncmp(dir, "/var/lib/", 9) || !strncmp(dir, "/var/spool/", 11) ||
+		     !strncmp(dir, "/var/run/", 9) || !strncmp(dir, "/var/log/", 9)))
+			return true;
+	}
+	return false;
+}
+
 static int setup_filesystem(const struct cairn_config *cfg, const struct cairn_job_record *rec,
                             const struct cairn_user *u, const char *keep_dir, struct cairn_err *err)
 {
 	const char *wd = rec->workdir;
+	/* Both directories are opened by the user (their permissions, their symlinks),
+	 * never resolved by root: root only clones what the user could open. */
 	autoclose int keeptree = -1;
 	if (keep_dir && keep_dir[0] == '/') {
-		keeptree = open_tree(AT_FDCWD, keep_dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+		autoclose int kfd = cairn_open_dir_as_user(u, keep_dir, ".", err);
+		if (kfd < 0)
+			return -1;
+		keeptree = open_tree(kfd, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 		if (keeptree < 0) {
 			cairn_seterr(err, "sandbox: cannot hold %s: %s", keep_dir, strerror(errno));
 			return -1;
 		}
 	}
-	/* The working directory comes back writable after the covers: it must not
-	 * bring back what they hide. */
-	const char *covered[] = {"/home",        "/root", "/etc",  "/run", "/var", cfg->cache_dir,
-	                         cfg->state_dir, "/usr",  "/proc", "/sys", "/dev"};
-	size_t wl = strlen(wd);
-	bool bad = wl <= 1 || wd[0] != '/';
-	for (size_t i = 0; !bad && i < sizeof(covered) / sizeof(covered[0]); i++) {
-		size_t cl = strlen(covered[i]);
-		bad = (cl >= wl && !strncmp(covered[i], wd, wl) &&
-		       (covered[i][wl] == '/' || !covered[i][wl])) ||
-		      (!strncmp(wd, covered[i], cl) && (wd[cl] == '/' || !wd[cl]) &&
-		       strcmp(covered[i], "/home") && strcmp(covered[i], "/var"));
+	autoclose int wdfd = cairn_open_dir_as_user(u, wd, ".", err);
+	if (wdfd < 0)
+		return -1;
+	char real[4096] = "";
+	autofree char *fdpath = xasprintf("/proc/self/fd/%d", wdfd);
+	ssize_t rl = readlink(fdpath, real, sizeof(real) - 1);
+	if (rl <= 0) {
+		cairn_seterr(err, "sandbox: cannot resolve the working directory: %s",
+		             strerror(errno));
+		return -1;
 	}
-	if (bad) {
+	real[rl] = '\0';
+	/* The working directory comes back writable after the covers: neither its
+	 * path nor where it really is may bring back what they hide. */
+	if (undoes_hiding(cfg, wd) || undoes_hiding(cfg, real)) {
 		cairn_setuerr(err,
-		              "sandbox: the working directory %s contains or lies in a system "
-		              "directory the sandbox hides; run the job from a project directory "
-		              "(e.g. under your home or /tmp)",
+		              "sandbox: the working directory %s contains or lies in a directory "
+		              "the sandbox hides; run the job from a project directory (e.g. "
+		              "under your home or /tmp)",
 		              wd);
 		return -1;
 	}
-	/* Hold the working directory before anything covers it. */
-	autoclose int wdtree = open_tree(AT_FDCWD, wd, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	autoclose int wdtree =
+	    open_tree(wdfd, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	if (wdtree < 0) {
 		cairn_setuerr(err, "sandbox: cannot hold the working directory %s: %s", wd,
 		              strerror(errno));

@@ -169,6 +169,13 @@ procs=$(sed -n 's/^forks=//p' <<<"$out")
 check "sandbox limits: a fork bomb stops at SandboxPids" [ "${procs:-999}" -le 64 ]
 check "sandbox limits: the job's cgroup is removed afterwards" bash -c "! ls -d /sys/fs/cgroup/pids/cairn/run* 2>/dev/null | grep -q ."
 
+# 10b2. The sandbox's working directory is opened by the user: a symlink to a
+#      root-only directory does not smuggle it into the sandbox.
+mkdir -p "$T/secret" && echo TOPSECRET >"$T/secret/f" && chmod 0700 "$T/secret"
+ln -sfn "$T/secret" "$T/work/sneaky"
+out=$(cd "$T/work/sneaky" 2>/dev/null && "$CAIRN" run --user "$USER_" --sandbox -- cat f 2>&1)
+check "sandbox: a working directory the user cannot open is refused, not mounted" bash -c "! grep -q TOPSECRET <<<'$out'"
+
 # 10c. cairn rm: refused while a job holds the volume, then removes it.
 crun --volume doomed:dm -- sh -c 'echo x > dm/f'
 "$CAIRN" run --user "$USER_" --volume doomed:dm -- sleep 3 2>/dev/null &
