@@ -36,14 +36,19 @@ static int remove_tree(const char *dir, struct cairn_err *err);
  * job leaves a jobs/<id> marker; the Epilog removes it. */
 /* A marker of a job that is gone: a `cairn run` whose process died, or a Slurm job
  * without a record (its Epilog finished, or the node restarted). */
-static bool stale_marker(const char *name, const char *state_dir)
+static bool stale_marker(int jobsfd, const char *name, const char *state_dir)
 {
 	unsigned long long id;
 	if (!strncmp(name, "run", 3) && parse_uint(name + 3, INT32_MAX, &id) == 0)
 		return kill((pid_t)id, 0) < 0 && errno == ESRCH;
 	if (state_dir && parse_uint(name, UINT32_MAX, &id) == 0) {
+		/* A Prolog writes the record only after hydrating, which may take long:
+		 * a marker without a record is stale only once it is an hour old. */
+		struct stat sb;
 		autofree char *rec = xasprintf("%s/job%s.json", state_dir, name);
-		return access(rec, F_OK) < 0 && errno == ENOENT;
+		return access(rec, F_OK) < 0 && errno == ENOENT &&
+		       fstatat(jobsfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		       sb.st_mtime < time(NULL) - 3600;
 	}
 	return false;
 }
@@ -62,7 +67,7 @@ static bool held_by_other(int treefd, const char *job_id, const char *state_dir)
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.' || (job_id && !strcmp(de->d_name, job_id)))
 			continue;
-		if (stale_marker(de->d_name, state_dir))
+		if (stale_marker(dirfd(d), de->d_name, state_dir))
 			unlinkat(dirfd(d), de->d_name, 0);
 		else
 			other = true;

@@ -236,9 +236,14 @@ static int setup_filesystem(const struct cairn_config *cfg, const struct cairn_j
 	for (size_t i = 0; i < 3; i++)
 		if (cairn_dirs[i] && cover_path(cairn_dirs[i], err) < 0)
 			return -1;
-	if (tmpfs_at("/tmp", "mode=1777", err) < 0)
+	/* Private scratch space, bounded like the job's memory (its pages are
+	 * charged there too); else the kernel's default, half of RAM. */
+	char scratch[64] = "mode=1777";
+	if (cfg->sandbox_memory)
+		snprintf(scratch, sizeof(scratch), "mode=1777,size=%llu", cfg->sandbox_memory);
+	if (tmpfs_at("/tmp", scratch, err) < 0)
 		return -1;
-	if (is_dir("/var/tmp") && tmpfs_at("/var/tmp", "mode=1777", err) < 0)
+	if (is_dir("/var/tmp") && tmpfs_at("/var/tmp", scratch, err) < 0)
 		return -1;
 	/* Slurm's spool (job scripts, slurmstepd sockets): only this job's script. */
 	if (keeptree >= 0) {
@@ -250,7 +255,7 @@ static int setup_filesystem(const struct cairn_config *cfg, const struct cairn_j
 				return -1;
 		}
 	}
-	if (is_dir("/dev/shm") && tmpfs_at("/dev/shm", "mode=1777", err) < 0)
+	if (is_dir("/dev/shm") && tmpfs_at("/dev/shm", scratch, err) < 0)
 		return -1;
 	/* Absolute volume paths live under an allowed prefix, emptied for the sandbox. */
 	for (size_t i = 0; i < rec->nvol; i++) {
@@ -372,8 +377,13 @@ static int lock_down(const struct cairn_job_record *rec, struct cairn_err *err)
 	}
 	if (cairn_seccomp_load(err) < 0)
 		return -1;
-	/* Only 0-2 cross into the task (CVE-2024-21626: a leaked directory fd). */
-	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+	/* Only 0-2 cross into the task (CVE-2024-21626: a leaked directory fd), and
+	 * the PMI socket Slurm hands MPI tasks (PMI_FD), if any. */
+	unsigned long long pmi = 0;
+	const char *pmi_s = getenv("PMI_FD");
+	bool keep = pmi_s && parse_uint(pmi_s, 65535, &pmi) == 0 && pmi >= 3;
+	if ((keep && pmi > 3 && close_range(3, (unsigned)pmi - 1, CLOSE_RANGE_CLOEXEC) < 0) ||
+	    close_range(keep ? (unsigned)pmi + 1 : 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
 		cairn_seterr(err, "sandbox: close_range: %s", strerror(errno));
 		return -1;
 	}

@@ -75,6 +75,10 @@ int cairn_task_init_privileged(spank_t sp, const struct plugin_args *args)
 		    spank_get_item(sp, S_JOB_ARGV, &argc, &argv) == ESPANK_SUCCESS && argc > 0 &&
 		    argv[0][0] == '/' && strrchr(argv[0], '/') != argv[0])
 			keep_dir = strndup(argv[0], (size_t)(strrchr(argv[0], '/') - argv[0]));
+		/* The lock-down keeps an MPI task's PMI socket: tell it which fd. */
+		char pmi[16];
+		if (spank_getenv(sp, "PMI_FD", pmi, sizeof(pmi)) == ESPANK_SUCCESS)
+			setenv("PMI_FD", pmi, 1);
 		char cgroup[96];
 		snprintf(cgroup, sizeof(cgroup), "cairn/job%s/%u.%u", id, step_id, task_id);
 		if (cairn_sandbox_enter(&cfg, &rec, &u, keep_dir, cgroup, &err) < 0) {
