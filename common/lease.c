@@ -385,9 +385,12 @@ int cairn_lease_acquire(struct cairn_store *st, const char *ws, const char *vol,
 	}
 }
 
-int cairn_lease_renew(struct cairn_store *st, const struct cairn_lease *l, unsigned ttl_s,
-                      struct cairn_err *err)
+/* Write the next revision of a lease we hold, as `op` changes it; retry when
+ * someone else wrote a revision first, give up (LOST) once the lease is not ours. */
+static int update_own_lease(struct cairn_store *st, const struct cairn_lease *l, const char *op,
+                            unsigned ttl_s, struct cairn_err *err)
 {
+	bool release = !strcmp(op, "release");
 	for (;;) {
 		struct cairn_vstate cur, next;
 		if (cairn_vstate_load(st, l->ws, l->vol, &cur, err) < 0)
@@ -396,8 +399,16 @@ int cairn_lease_renew(struct cairn_store *st, const struct cairn_lease *l, unsig
 			cairn_vstate_free(&cur);
 			return CAIRN_LEASE_LOST;
 		}
-		next_of(&cur, &next, "renew");
-		next.holder.expires = next.time + ttl_s;
+		next_of(&cur, &next, op);
+		if (release) {
+			free(next.holder.job);
+			free(next.holder.node);
+			free(next.holder.user);
+			memset(&next.holder, 0, sizeof(next.holder));
+			next.held = false;
+		} else {
+			next.holder.expires = next.time + ttl_s;
+		}
 		int r = cairn_vstate_put(st, l->ws, l->vol, &next, err);
 		cairn_vstate_free(&cur);
 		cairn_vstate_free(&next);
@@ -406,28 +417,15 @@ int cairn_lease_renew(struct cairn_store *st, const struct cairn_lease *l, unsig
 	}
 }
 
+int cairn_lease_renew(struct cairn_store *st, const struct cairn_lease *l, unsigned ttl_s,
+                      struct cairn_err *err)
+{
+	return update_own_lease(st, l, "renew", ttl_s, err);
+}
+
 int cairn_lease_release(struct cairn_store *st, const struct cairn_lease *l, struct cairn_err *err)
 {
-	for (;;) {
-		struct cairn_vstate cur, next;
-		if (cairn_vstate_load(st, l->ws, l->vol, &cur, err) < 0)
-			return -1;
-		if (!cairn_lease_is_ours(&cur, l)) {
-			cairn_vstate_free(&cur);
-			return CAIRN_LEASE_LOST;
-		}
-		next_of(&cur, &next, "release");
-		free(next.holder.job);
-		free(next.holder.node);
-		free(next.holder.user);
-		memset(&next.holder, 0, sizeof(next.holder));
-		next.held = false;
-		int r = cairn_vstate_put(st, l->ws, l->vol, &next, err);
-		cairn_vstate_free(&cur);
-		cairn_vstate_free(&next);
-		if (r != CAIRN_STORE_EXISTS)
-			return r;
-	}
+	return update_own_lease(st, l, "release", 0, err);
 }
 
 char *cairn_lease_encode(const struct cairn_lease *l)
