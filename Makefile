@@ -55,7 +55,7 @@ $(BUILD)/cairn-epilog: $(BUILD)/epilog/main.o $(BUILD)/slurm_common/job_info.o $
 $(BUILD)/cairn: $(CLI_OBJ) $(BUILD)/libcairn.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(BUILD)/libcairn.a
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libcairn.a
 	@mkdir -p $(dir $@)
 	@echo "  CCLD $@"; $(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libcairn.a $(LIBS)
 

@@ -16,29 +16,11 @@
 
 #include "config.h"
 #include "tap.h"
+#include "testutil.h"
 #include "util.h"
 #include "wire.h"
 
 static char tmpdir[4096];
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)ftw;
-	if (flag == FTW_DP || flag == FTW_D)
-		return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
-	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-static int rm_rf(const char *path)
-{
-	return nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS);
-}
-
-static bool has(const char *s, const char *sub)
-{
-	return s && strstr(s, sub) != NULL;
-}
 
 static bool streq(const char *a, const char *b)
 {

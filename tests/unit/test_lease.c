@@ -13,22 +13,10 @@
 #include "lease.h"
 #include "store.h"
 #include "tap.h"
+#include "testutil.h"
 #include "volume.h"
 
 static char tmpdir[256];
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static bool has(const char *s, const char *sub)
-{
-	return s && strstr(s, sub);
-}
 
 static struct cairn_store *open_store(void)
 {
@@ -216,6 +204,6 @@ int main(void)
 	basics();
 	takeover_and_fencing();
 	one_winner();
-	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rm_rf(tmpdir);
 	TAP_DONE();
 }
