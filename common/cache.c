@@ -217,6 +217,29 @@ void cairn_cache_close(struct cairn_cache_vol *cv)
 	cv->dirfd = cv->datafd = -1;
 }
 
+/* Hydrate does not fsync files one by one (that would cost more than the
+ * download): after a crash a file may keep the size and times the state
+ * recorded but not its data. The state therefore names the boot it was saved
+ * in, and one from another boot is trusted for its digests only: every file is
+ * hashed again before it is believed. */
+static void boot_id(char out[64])
+{
+	autoclose int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, out, 63);
+	out[n > 0 ? n : 0] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+}
+
+static bool same_boot(struct cairn_cache_vol *cv)
+{
+	char now[64], then[64];
+	boot_id(now);
+	autoclose int fd = openat(cv->dirfd, "state.boot", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, then, sizeof(then) - 1);
+	then[n > 0 ? n : 0] = '\0';
+	return now[0] && !strcmp(now, then);
+}
+
 int cairn_cache_load_state(struct cairn_cache_vol *cv, struct cairn_manifest *state)
 {
 	autoclose int fd = openat(cv->dirfd, "state.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -233,6 +256,9 @@ int cairn_cache_load_state(struct cairn_cache_vol *cv, struct cairn_manifest *st
 	/* A damaged state only costs re-hashing: start from nothing. */
 	if (cairn_manifest_from_json(buf, (size_t)sb.st_size, state, &perr) < 0)
 		cairn_manifest_init(state);
+	if (!same_boot(cv))
+		for (size_t i = 0; i < state->n; i++)
+			state->e[i].ino = 0; /* no file has inode 0: never a stat match */
 	return 0;
 }
 
@@ -240,6 +266,15 @@ int cairn_cache_save_state(struct cairn_cache_vol *cv, const struct cairn_manife
                            struct cairn_err *err)
 {
 	autofree char *json = cairn_manifest_to_json(state, true);
+	char boot[64];
+	boot_id(boot);
+	autoclose int bfd = openat(cv->dirfd, "state.boot.tmp",
+	                           O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (bfd < 0 || write_all(bfd, boot, strlen(boot)) < 0 ||
+	    renameat(cv->dirfd, "state.boot.tmp", cv->dirfd, "state.boot") < 0) {
+		cairn_seterr(err, "cache: cannot save %s/state.boot: %s", cv->dir, strerror(errno));
+		return -1;
+	}
 	autoclose int fd = openat(cv->dirfd, "state.json.tmp",
 	                          O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 || write_all(fd, json, strlen(json)) < 0 || fsync(fd) < 0 ||
@@ -312,6 +347,7 @@ static int remove_tree(const char *dir, struct cairn_err *err)
 	}
 	unlinkat(dfd, "data", AT_REMOVEDIR);
 	unlinkat(dfd, "state.json", 0);
+	unlinkat(dfd, "state.boot", 0);
 	unlinkat(dfd, "jobs", AT_REMOVEDIR);
 	return rmdir(dir) < 0 && errno != ENOENT ? -1 : 0;
 }

@@ -1,5 +1,6 @@
 #include "config.h"
 #include "store.h"
+#include "xfer_pool.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -27,6 +28,7 @@ static void set_defaults(struct cairn_config *c)
 	c->sandbox_network = xstrdup("loopback");
 	c->max_volumes_per_workspace = 1000;
 	c->max_file_size = 0; /* no limit */
+	c->transfers = 8;
 	c->admin_group = NULL;
 	c->log_file = NULL;
 }
@@ -192,6 +194,16 @@ static int apply(struct cairn_config *c, const char *key, char *v, int line, str
 		return set_count(&c->max_volumes_per_workspace, v, key, p, line, err);
 	if (!strcasecmp(key, "MaxFileSize"))
 		return set_size(&c->max_file_size, v, key, p, line, err);
+	if (!strcasecmp(key, "Transfers")) {
+		unsigned long long n;
+		if (parse_uint(v, CAIRN_TRANSFERS_MAX, &n) < 0 || n == 0) {
+			cairn_seterr(err, "%s:%d: Transfers = %s: expected a number from 1 to %d",
+			             p, line, v, CAIRN_TRANSFERS_MAX);
+			return -1;
+		}
+		c->transfers = (unsigned)n;
+		return 0;
+	}
 	if (!strcasecmp(key, "AdminGroup"))
 		return set_str(&c->admin_group, v);
 	if (!strcasecmp(key, "LogFile"))
@@ -272,6 +284,7 @@ int cairn_config_load(const char *path, struct cairn_config *cfg, struct cairn_e
 	}
 	cairn_store_s3_configure(cfg->s3_endpoint, cfg->s3_region, cfg->s3_path_style,
 	                         cfg->s3_credentials);
+	cairn_transfers_set(cfg->transfers);
 	rv = 0;
 fail:
 	if (rv < 0)

@@ -23,6 +23,7 @@ struct cairn_config {
 	char *sandbox_network; /* "loopback" or "host" */
 	unsigned long long sandbox_memory, sandbox_pids, sandbox_cpus;
 	unsigned long long max_volumes_per_workspace, max_file_size;
+	unsigned transfers; /* Transfers = 8: objects moved at once per volume */
 	char *admin_group;
 	char *log_file; /* optional: where Prolog/Epilog append admin-facing lines */
 	/* s3:// stores only; NULL keeps store_s3.c's defaults. */

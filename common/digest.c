@@ -18,9 +18,21 @@ int cairn_digest_init(struct cairn_digest *d)
 	return 0;
 }
 
+int cairn_digest_init_sha256(struct cairn_digest *d)
+{
+	d->md5 = NULL;
+	d->sha256 = EVP_MD_CTX_new();
+	if (!d->sha256 || !EVP_DigestInit_ex(d->sha256, EVP_sha256(), NULL)) {
+		cairn_digest_free(d);
+		return -1;
+	}
+	return 0;
+}
+
 void cairn_digest_update(struct cairn_digest *d, const void *buf, size_t len)
 {
-	EVP_DigestUpdate(d->md5, buf, len);
+	if (d->md5)
+		EVP_DigestUpdate(d->md5, buf, len);
 	EVP_DigestUpdate(d->sha256, buf, len);
 }
 
@@ -41,8 +53,12 @@ void cairn_digest_final(struct cairn_digest *d, char sha256[CAIRN_SHA256_HEX],
 	unsigned n = 0;
 	EVP_DigestFinal_ex(d->sha256, b, &n);
 	hex(b, n, sha256);
-	EVP_DigestFinal_ex(d->md5, b, &n);
-	hex(b, n, md5);
+	if (d->md5) {
+		EVP_DigestFinal_ex(d->md5, b, &n);
+		hex(b, n, md5);
+	} else {
+		md5[0] = '\0';
+	}
 	cairn_digest_free(d);
 }
 

@@ -12,6 +12,8 @@ struct cairn_digest {
 };
 
 int cairn_digest_init(struct cairn_digest *d);
+/* SHA-256 only (downloads are checked against it); final() gives md5 "". */
+int cairn_digest_init_sha256(struct cairn_digest *d);
 void cairn_digest_update(struct cairn_digest *d, const void *buf, size_t len);
 /* Writes lowercase hex; frees the contexts. */
 void cairn_digest_final(struct cairn_digest *d, char sha256[CAIRN_SHA256_HEX],

@@ -1,20 +1,23 @@
-/* Hydrate: the root side streams objects from storage on request; the worker,
- * running as the job's user, decides what it needs and writes the tree. */
+/* Hydrate: the worker, running as the job's user, decides what it needs, creates
+ * each new file as an empty temporary file and hands it to root; root's transfer
+ * threads fill several at once from storage and check each against its digest;
+ * only then does the worker give the file its mode, times and name. */
 #include "transfer.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tree.h"
 #include "volume.h"
 #include "wire.h"
 #include "worker.h"
-
-#define CHUNK (256 * 1024)
+#include "xfer_pool.h"
 
 struct hydrate_ctx {
 	struct cairn_store *st;
@@ -24,6 +27,10 @@ struct hydrate_ctx {
 	struct cairn_cache_vol *cv;
 	struct cairn_manifest newstate; /* filled by the root side from the worker */
 	struct cairn_xfer_stats *stats;
+	uid_t uid;
+	/* root side: the target's files sorted by digest, for requests */
+	const struct cairn_entry **by_sha;
+	size_t nby_sha;
 };
 
 /* ---- worker side (the job's user) ---- */
@@ -46,91 +53,133 @@ static int set_times(int fd, const char *name, int64_t mtime_ns, int flags)
 	return name ? utimensat(fd, name, ts, flags) : futimens(fd, ts);
 }
 
-static int fetch_file(int sock, int rootfd, const struct cairn_entry *t, struct stat *out,
-                      struct cairn_err *err)
+/* Files handed to root and not yet answered. */
+struct pending {
+	unsigned long id;
+	size_t ti, oi; /* index in the target and in the new state */
+	int dfd, fd;
+	char tmp[48];
+};
+
+struct window {
+	int sock, rootfd;
+	const struct cairn_manifest *t;
+	struct cairn_manifest *out;
+	struct pending p[CAIRN_XFER_WINDOW];
+	size_t n;
+	unsigned long next_id;
+};
+
+static void pending_drop(struct pending *pd, bool unlink_tmp)
 {
+	if (unlink_tmp)
+		unlinkat(pd->dfd, pd->tmp, 0);
+	close(pd->fd);
+	close(pd->dfd);
+}
+
+static void window_abort(struct window *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		pending_drop(&w->p[i], true);
+	w->n = 0;
+}
+
+/* Create the temporary file for target entry ti and hand it to root. */
+static int fetch_start(struct window *w, size_t ti, size_t oi, struct cairn_err *err)
+{
+	const struct cairn_entry *te = &w->t->e[ti];
+	struct pending *pd = &w->p[w->n];
 	const char *base;
 	unsigned char rnd[6];
-	char tmp[48];
-	autofree char *buf = NULL;
-	autoclose int dfd = cairn_open_parent(rootfd, t->path, &base);
-	if (dfd < 0) {
-		cairn_seterr(err, "cannot open the directory of %.200s: %s", t->path,
+	pd->dfd = cairn_open_parent(w->rootfd, te->path, &base);
+	if (pd->dfd < 0) {
+		cairn_seterr(err, "cannot open the directory of %.200s: %s", te->path,
 		             strerror(errno));
 		return -1;
 	}
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
 		memset(rnd, 0, sizeof(rnd));
-	snprintf(tmp, sizeof(tmp), CAIRN_TMP_PREFIX "%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
-	         rnd[2], rnd[3], rnd[4], rnd[5]);
-	autoclose int fd =
-	    openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		cairn_setuerr(err, "cannot write into %.200s: %s", t->path, strerror(errno));
+	snprintf(pd->tmp, sizeof(pd->tmp), CAIRN_TMP_PREFIX "%02x%02x%02x%02x%02x%02x", rnd[0],
+	         rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+	pd->fd = openat(pd->dfd, pd->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (pd->fd < 0) {
+		cairn_setuerr(err, "cannot write into %.200s: %s", te->path, strerror(errno));
+		close(pd->dfd);
 		return -1;
 	}
-	if (cairn_wire_send_str(sock, FR_GET, t->sha256) < 0) {
+	pd->id = w->next_id++;
+	pd->ti = ti;
+	pd->oi = oi;
+	char req[100];
+	snprintf(req, sizeof(req), "%lu %s", pd->id, te->sha256);
+	if (cairn_wire_send_fd(w->sock, FR_FETCH, req, pd->fd) < 0) {
 		cairn_seterr(err, "lost the root side: %s", strerror(errno));
-		goto fail;
+		pending_drop(pd, true);
+		return -1;
 	}
-	struct cairn_digest dg;
-	if (cairn_digest_init(&dg) < 0) {
-		cairn_seterr(err, "cannot start a digest");
-		goto fail;
-	}
-	size_t len, cap = 0;
-	uint64_t got = 0;
-	char type;
-	for (;;) {
-		if (cairn_wire_recv(sock, &type, &buf, &len, &cap) < 0) {
-			cairn_seterr(err, "lost the root side while fetching %.200s", t->path);
-			cairn_digest_free(&dg);
-			goto fail;
-		}
-		if (type == FR_END)
-			break;
-		if (type == FR_ERR) {
-			cairn_worker_error_frame(buf, err);
-			cairn_digest_free(&dg);
-			goto fail;
-		}
-		if (type != FR_DATA || write_all(fd, buf, len) < 0) {
-			cairn_setuerr(err, "cannot write %.200s: %s", t->path,
-			              type == FR_DATA ? strerror(errno) : "protocol error");
-			cairn_digest_free(&dg);
-			goto fail;
-		}
-		cairn_digest_update(&dg, buf, len);
-		got += len;
-	}
-	char sha[CAIRN_SHA256_HEX], md5[CAIRN_MD5_HEX];
-	cairn_digest_final(&dg, sha, md5);
-	if (got != t->size || strcmp(sha, t->sha256)) {
-		cairn_seterr(err,
-		             "object %s for %.200s is corrupt in storage (got %llu bytes, sha256 "
-		             "%.12s...); the file was not changed",
-		             t->sha256, t->path, (unsigned long long)got, sha);
-		goto fail;
-	}
-	if (fchmod(fd, t->mode & 0777) < 0 || set_times(fd, NULL, t->mtime_ns, 0) < 0) {
-		cairn_seterr(err, "cannot set the mode of %.200s: %s", t->path, strerror(errno));
-		goto fail;
+	w->n++;
+	return 0;
+}
+
+/* Root filled and checked the file: give it its mode, times and name. */
+static int fetch_finish(struct window *w, struct pending *pd, struct cairn_err *err)
+{
+	const struct cairn_entry *te = &w->t->e[pd->ti];
+	const char *base = strrchr(te->path, '/');
+	base = base ? base + 1 : te->path;
+	if (fchmod(pd->fd, te->mode & 0777) < 0 || set_times(pd->fd, NULL, te->mtime_ns, 0) < 0) {
+		cairn_seterr(err, "cannot set the mode of %.200s: %s", te->path, strerror(errno));
+		return -1;
 	}
 	/* A directory or anything else in the way goes first. */
 	struct stat sb;
-	if (fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode))
-		cairn_remove_at(dfd, base);
-	if (renameat(dfd, tmp, dfd, base) < 0) {
-		cairn_setuerr(err, "cannot place %.200s: %s", t->path, strerror(errno));
-		goto fail;
-	}
-	if (fstat(fd, out) < 0) {
-		cairn_seterr(err, "cannot stat %.200s: %s", t->path, strerror(errno));
+	if (fstatat(pd->dfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode))
+		cairn_remove_at(pd->dfd, base);
+	if (renameat(pd->dfd, pd->tmp, pd->dfd, base) < 0) {
+		cairn_setuerr(err, "cannot place %.200s: %s", te->path, strerror(errno));
 		return -1;
 	}
+	if (fstat(pd->fd, &sb) < 0) {
+		cairn_seterr(err, "cannot stat %.200s: %s", te->path, strerror(errno));
+		return -1;
+	}
+	struct cairn_entry *oe = &w->out->e[pd->oi];
+	cairn_entry_set_stat(oe, &sb);
+	memcpy(oe->sha256, te->sha256, sizeof(oe->sha256));
+	memcpy(oe->md5, te->md5, sizeof(oe->md5));
 	return 0;
-fail:
-	unlinkat(dfd, tmp, 0);
+}
+
+/* Wait for root's answer on one file in flight. */
+static int fetch_wait_one(struct window *w, struct cairn_err *err)
+{
+	autofree char *buf = NULL;
+	size_t len, cap = 0;
+	char type;
+	unsigned long long id;
+	if (cairn_wire_recv(w->sock, &type, &buf, &len, &cap) < 0) {
+		cairn_seterr(err, "lost the root side while fetching files");
+		return -1;
+	}
+	if (type == FR_ERR) {
+		cairn_worker_error_frame(buf, err);
+		return -1;
+	}
+	if (type != FR_OK || parse_uint(buf, ULONG_MAX, &id) < 0) {
+		cairn_seterr(err, "protocol error while fetching files");
+		return -1;
+	}
+	for (size_t i = 0; i < w->n; i++) {
+		if (w->p[i].id != id)
+			continue;
+		struct pending pd = w->p[i];
+		w->p[i] = w->p[--w->n];
+		int r = fetch_finish(w, &pd, err);
+		pending_drop(&pd, r < 0);
+		return r;
+	}
+	cairn_seterr(err, "root answered for a file never asked for");
 	return -1;
 }
 
@@ -167,6 +216,7 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 
 	cairn_manifest_init(&local);
 	cairn_manifest_init(&out);
+	struct window w = {.sock = sock, .rootfd = rootfd, .t = t, .out = &out};
 	if (cairn_tree_scan(rootfd, true, &local, &skipped, err) < 0)
 		goto out;
 	/* Remove what the target does not have (children before parents). */
@@ -234,15 +284,21 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 				goto out;
 			}
 		} else {
-			if (fetch_file(sock, rootfd, te, &sb, err) < 0)
+			if (w.n == CAIRN_XFER_WINDOW && fetch_wait_one(&w, err) < 0)
+				goto out;
+			if (fetch_start(&w, i, out.n - 1, err) < 0)
 				goto out;
 			fetched++;
 			fetched_bytes += te->size;
+			continue;
 		}
 		cairn_entry_set_stat(oe, &sb);
 		memcpy(oe->sha256, te->sha256, sizeof(oe->sha256));
 		memcpy(oe->md5, te->md5, sizeof(oe->md5));
 	}
+	while (w.n > 0)
+		if (fetch_wait_one(&w, err) < 0)
+			goto out;
 	for (size_t i = t->n; i-- > 0;) {
 		const struct cairn_entry *te = &t->e[i];
 		if (te->type != CAIRN_FT_DIR)
@@ -274,6 +330,7 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 	}
 	rv = 0;
 out:
+	window_abort(&w);
 	cairn_manifest_free(&local);
 	cairn_manifest_free(&out);
 	return rv;
@@ -281,75 +338,189 @@ out:
 
 /* ---- root side ---- */
 
-struct frame_sink {
-	int sock;
+struct fetch_task {
+	struct hydrate_ctx *c;
+	unsigned long long id;
+	int fd;
+	const struct cairn_entry *te;
 };
 
-static int send_chunk(void *arg, const void *buf, size_t len, struct cairn_err *err)
+struct fetch_sink {
+	int fd;
+	uint64_t off, max;
+	struct cairn_digest dg;
+};
+
+static int fetch_write(void *arg, const void *buf, size_t len, struct cairn_err *err)
 {
-	struct frame_sink *fsink = arg;
-	if (cairn_wire_send(fsink->sock, FR_DATA, buf, len) < 0) {
-		cairn_seterr(err, "worker went away: %s", strerror(errno));
+	struct fetch_sink *fs = arg;
+	if (len > fs->max - fs->off) {
+		cairn_seterr(err, "storage sent more bytes than the object has");
+		return -1;
+	}
+	const char *p = buf;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pwrite(fs->fd, p + done, len - done, (off_t)(fs->off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			cairn_setuerr(err, "cannot write into the cache: %s", strerror(errno));
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	cairn_digest_update(&fs->dg, buf, len);
+	fs->off += len;
+	return 0;
+}
+
+/* On a transfer thread: fill the worker's temporary file and check its digest. */
+static int fetch_run(struct cairn_pool *p, struct cairn_store *st, void *task,
+                     struct cairn_err *err)
+{
+	(void)p;
+	struct fetch_task *t = task;
+	struct hydrate_ctx *c = t->c;
+	const struct cairn_entry *te = t->te;
+	struct stat sb;
+	/* Root writes only into the file the worker just made: the user's, new,
+	 * empty and with no other name. */
+	if (fstat(t->fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_uid != c->uid ||
+	    sb.st_size != 0 || sb.st_nlink != 1) {
+		cairn_seterr(err,
+		             "volume %s: the worker passed a file that is not its new "
+		             "temporary file",
+		             c->vol);
+		return -1;
+	}
+	struct fetch_sink fs = {.fd = t->fd, .max = te->size};
+	if (cairn_digest_init_sha256(&fs.dg) < 0) {
+		cairn_seterr(err, "cannot start a digest");
+		return -1;
+	}
+	autofree char *key = cairn_key_object(c->ws, te->sha256);
+	int r = cairn_store_get(st, key, fetch_write, &fs, err);
+	char sha[CAIRN_SHA256_HEX], md5[CAIRN_MD5_HEX];
+	cairn_digest_final(&fs.dg, sha, md5);
+	if (r == CAIRN_STORE_NOTFOUND) {
+		cairn_seterr(err, "volume %s: object %s of %.200s is missing from storage", c->vol,
+		             te->sha256, te->path);
+		return -1;
+	}
+	if (r < 0) {
+		char m[CAIRN_ERRLEN];
+		snprintf(m, sizeof(m), "volume %.100s: cannot fetch %.100s: %.280s", c->vol,
+		         te->path, err->msg);
+		memcpy(err->msg, m, sizeof(m));
+		return -1;
+	}
+	if (fs.off != te->size || strcmp(sha, te->sha256)) {
+		cairn_seterr(err,
+		             "volume %s: object %s for %.200s is corrupt in storage (got %llu "
+		             "bytes, sha256 %.12s...); the file was not changed",
+		             c->vol, te->sha256, te->path, (unsigned long long)fs.off, sha);
 		return -1;
 	}
 	return 0;
 }
 
-static int cmp_sha(const void *a, const void *b)
+static void fetch_drop(void *task)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	struct fetch_task *t = task;
+	close(t->fd);
+	free(t);
 }
 
-/* The digests of a manifest's files, sorted for lookups. */
-static const char **sorted_digests(const struct cairn_manifest *t, size_t *n)
+static void fetch_done(struct cairn_pool *p, void *task, int rv, const struct cairn_err *err)
 {
-	const char **v = xcalloc(t->n + 1, sizeof(char *));
-	*n = 0;
+	struct fetch_task *t = task;
+	if (rv == 0) {
+		char ok[32];
+		snprintf(ok, sizeof(ok), "%llu", t->id);
+		cairn_pool_reply(p, FR_OK, ok);
+	} else {
+		cairn_pool_fail(p, err);
+		autofree char *m = xasprintf("%c%s", err->user ? 'U' : 'S', err->msg);
+		cairn_pool_reply(p, FR_ERR, m);
+	}
+	fetch_drop(t);
+}
+
+static int cmp_entry_sha(const void *a, const void *b)
+{
+	const struct cairn_entry *x = *(const struct cairn_entry *const *)a;
+	const struct cairn_entry *y = *(const struct cairn_entry *const *)b;
+	return strcmp(x->sha256, y->sha256);
+}
+
+/* The target's files sorted by digest: only their objects may be asked for. */
+static void index_by_sha(struct hydrate_ctx *c)
+{
+	const struct cairn_manifest *t = c->target;
+	c->by_sha = xcalloc(t->n + 1, sizeof(*c->by_sha));
+	c->nby_sha = 0;
 	for (size_t i = 0; i < t->n; i++)
 		if (t->e[i].type == CAIRN_FT_FILE)
-			v[(*n)++] = t->e[i].sha256;
-	qsort(v, *n, sizeof(char *), cmp_sha);
-	return v;
+			c->by_sha[c->nby_sha++] = &t->e[i];
+	qsort(c->by_sha, c->nby_sha, sizeof(*c->by_sha), cmp_entry_sha);
 }
 
-static int hydrate_serve(int sock, void *arg, struct cairn_err *err)
+static const struct cairn_entry *find_by_sha(struct hydrate_ctx *c, const char *sha)
 {
-	struct hydrate_ctx *c = arg;
+	struct cairn_entry key;
+	memcpy(key.sha256, sha, sizeof(key.sha256));
+	const struct cairn_entry *kp = &key;
+	const struct cairn_entry *const *hit =
+	    bsearch(&kp, c->by_sha, c->nby_sha, sizeof(*c->by_sha), cmp_entry_sha);
+	return hit ? *hit : NULL;
+}
+
+/* "ID SHA256" with the temporary file: queue its download. */
+static int fetch_request(struct cairn_pool *pool, struct hydrate_ctx *c, char *req, int *fd,
+                         struct cairn_err *err)
+{
+	char *sp = strchr(req, ' ');
+	unsigned long long id;
+	const struct cairn_entry *te = NULL;
+	if (sp) {
+		*sp = '\0';
+		if (parse_uint(req, ULONG_MAX, &id) == 0 && cairn_is_hex(sp + 1, 64))
+			te = find_by_sha(c, sp + 1);
+	}
+	if (!te || *fd < 0) {
+		cairn_seterr(err, "volume %s: worker asked for a foreign object", c->vol);
+		return -1;
+	}
+	struct fetch_task *t = xcalloc(1, sizeof(*t));
+	t->c = c;
+	t->id = id;
+	t->fd = *fd;
+	t->te = te;
+	*fd = -1;
+	cairn_pool_submit(pool, t);
+	return 0;
+}
+
+static int hydrate_serve_loop(struct cairn_pool *pool, int sock, struct hydrate_ctx *c,
+                              struct cairn_err *err)
+{
 	autofree char *buf = NULL;
 	size_t len, cap = 0;
 	char type;
 	bool have_state = false;
-	size_t nwanted;
-	autofree const char **wanted = sorted_digests(c->target, &nwanted);
 	for (;;) {
-		if (cairn_wire_recv(sock, &type, &buf, &len, &cap) < 0) {
-			cairn_seterr(err, "volume %s: the hydrate worker died", c->vol);
+		autoclose int fd = -1;
+		if (cairn_pool_wait_worker(pool) < 0 ||
+		    cairn_wire_recv_fd(sock, &type, &buf, &len, &cap, &fd) < 0) {
+			cairn_seterr(err, "volume %s: the hydrate worker died or stalled", c->vol);
 			return -1;
 		}
 		switch (type) {
-		case FR_GET: {
-			/* Only objects of the version being hydrated may be asked for. */
-			const char *key0 = buf;
-			if (!cairn_is_hex(buf, 64) ||
-			    !bsearch(&key0, wanted, nwanted, sizeof(char *), cmp_sha)) {
-				cairn_seterr(err, "volume %s: worker asked for a foreign object",
-				             c->vol);
+		case FR_FETCH:
+			if (fetch_request(pool, c, buf, &fd, err) < 0)
 				return -1;
-			}
-			autofree char *key = cairn_key_object(c->ws, buf);
-			struct frame_sink fsink = {sock};
-			struct cairn_err gerr = {0};
-			int r = cairn_store_get(c->st, key, send_chunk, &fsink, &gerr);
-			if (r == 0) {
-				cairn_wire_send(sock, FR_END, NULL, 0);
-			} else {
-				autofree char *m = xasprintf(
-				    "Svolume %s: object %s is %s", c->vol, buf,
-				    r == CAIRN_STORE_NOTFOUND ? "missing from storage" : gerr.msg);
-				cairn_wire_send_str(sock, FR_ERR, m);
-			}
 			break;
-		}
 		case FR_JSON: {
 			/* The new state arrives as a document: this is its first chunk. */
 			autofree char *rest = NULL;
@@ -392,13 +563,30 @@ static int hydrate_serve(int sock, void *arg, struct cairn_err *err)
 	}
 }
 
+static int hydrate_serve(int sock, void *arg, struct cairn_err *err)
+{
+	struct hydrate_ctx *c = arg;
+	index_by_sha(c);
+	struct cairn_pool *pool =
+	    cairn_pool_start(c->st, cairn_transfers(), sock, fetch_run, fetch_done, c);
+	int rv = hydrate_serve_loop(pool, sock, c, err);
+	cairn_pool_stop(pool, rv < 0, fetch_drop);
+	free(c->by_sha);
+	return rv;
+}
+
 int cairn_hydrate(struct cairn_store *st, const char *ws, const char *vol,
                   const struct cairn_manifest *target, struct cairn_cache_vol *cv,
                   const struct cairn_user *u, struct cairn_xfer_stats *stats, struct cairn_err *err)
 {
 	double t0 = now_seconds();
-	struct hydrate_ctx c = {
-	    .st = st, .ws = ws, .vol = vol, .target = target, .cv = cv, .stats = stats};
+	struct hydrate_ctx c = {.st = st,
+	                        .ws = ws,
+	                        .vol = vol,
+	                        .target = target,
+	                        .cv = cv,
+	                        .stats = stats,
+	                        .uid = u->uid};
 	memset(stats, 0, sizeof(*stats));
 	cairn_manifest_init(&c.newstate);
 	cairn_cache_load_state(cv, &c.state);

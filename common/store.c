@@ -1,8 +1,11 @@
 #include "store.h"
 
+#include <errno.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
+
+#include "digest.h"
 
 /* A two-byte body for the conditional-write probe. */
 static ssize_t probe_source(void *arg, void *buf, size_t len, struct cairn_err *err)
@@ -42,7 +45,7 @@ static int probe_conditional(struct cairn_store *st, struct cairn_err *err)
 	return 0;
 }
 
-int cairn_store_open(const char *url, struct cairn_store **out, struct cairn_err *err)
+static int store_open(const char *url, bool probe, struct cairn_store **out, struct cairn_err *err)
 {
 	struct cairn_store *st = xcalloc(1, sizeof(*st));
 	st->url = xstrdup(url);
@@ -53,7 +56,7 @@ int cairn_store_open(const char *url, struct cairn_store **out, struct cairn_err
 		rv = cairn_store_s3_open(url, st, err);
 		/* Leases and commits stand on create-only writes: some server versions
 		 * ignore If-None-Match and would let two writers win. Fail closed. */
-		if (rv == 0 && probe_conditional(st, err) < 0) {
+		if (rv == 0 && probe && probe_conditional(st, err) < 0) {
 			st->ops->close(st);
 			rv = -1;
 		}
@@ -70,6 +73,18 @@ int cairn_store_open(const char *url, struct cairn_store **out, struct cairn_err
 	}
 	*out = st;
 	return 0;
+}
+
+int cairn_store_open(const char *url, struct cairn_store **out, struct cairn_err *err)
+{
+	return store_open(url, true, out, err);
+}
+
+int cairn_store_reopen(const struct cairn_store *st, struct cairn_store **out,
+                       struct cairn_err *err)
+{
+	/* The server was probed when st was opened. */
+	return store_open(st->url, false, out, err);
 }
 
 void cairn_store_close(struct cairn_store *st)
@@ -101,13 +116,15 @@ int cairn_store_get(struct cairn_store *st, const char *key, cairn_sink_fn sink,
 
 void cairn_store_fault_point(void)
 {
-	static long count = -1, limit = -2;
-	if (limit == -2) {
+	/* Puts run on several transfer threads: count atomically. */
+	static long count, limit = -2;
+	long lim = __atomic_load_n(&limit, __ATOMIC_ACQUIRE);
+	if (lim == -2) {
 		const char *s = getenv("CAIRN_FAULT_PUT_ABORT_AFTER");
-		limit = s && *s ? strtol(s, NULL, 10) : -1;
-		count = 0;
+		lim = s && *s ? strtol(s, NULL, 10) : -1;
+		__atomic_store_n(&limit, lim, __ATOMIC_RELEASE);
 	}
-	if (limit >= 0 && count++ >= limit)
+	if (lim >= 0 && __atomic_fetch_add(&count, 1, __ATOMIC_ACQ_REL) >= lim)
 		abort();
 }
 
@@ -204,4 +221,60 @@ int cairn_key_number(const char *key, unsigned long long max, unsigned long long
 {
 	const char *slash = strrchr(key, '/');
 	return slash ? parse_uint(slash + 1, max, out) : -1;
+}
+
+/* A put from an open file whose digests the caller computed: the backend may
+ * send it as is (S3 checks Content-MD5 and the payload hash itself); else the
+ * generic put reads it again, and what it read must still have that digest. */
+struct fd_check_source {
+	int fd;
+	uint64_t off, size;
+	struct cairn_digest dg;
+};
+
+static ssize_t fd_check_read(void *arg, void *buf, size_t len, struct cairn_err *err)
+{
+	struct fd_check_source *s = arg;
+	if (s->off >= s->size)
+		return 0;
+	if (len > s->size - s->off)
+		len = (size_t)(s->size - s->off);
+	ssize_t n;
+	do
+		n = pread(s->fd, buf, len, (off_t)s->off);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		cairn_seterr(err, "the file shrank or could not be read while it was stored: %s",
+		             n < 0 ? strerror(errno) : "unexpected end");
+		return -1;
+	}
+	cairn_digest_update(&s->dg, buf, (size_t)n);
+	s->off += (uint64_t)n;
+	return n;
+}
+
+int cairn_store_put_fd(struct cairn_store *st, const char *key, int fd, uint64_t size,
+                       const char *sha256, const char *md5, unsigned flags, struct cairn_err *err)
+{
+	if (!key_ok(key, err))
+		return -1;
+	cairn_store_fault_point();
+	if (st->ops->put_fd)
+		return st->ops->put_fd(st, key, fd, size, sha256, md5, flags, err);
+	struct fd_check_source src = {.fd = fd, .size = size};
+	if (cairn_digest_init(&src.dg) < 0) {
+		cairn_seterr(err, "cannot start a digest");
+		return -1;
+	}
+	int rv = st->ops->put(st, key, fd_check_read, &src, flags, err);
+	char sha[CAIRN_SHA256_HEX], m[CAIRN_MD5_HEX];
+	cairn_digest_final(&src.dg, sha, m);
+	if (rv == 0 && (src.off != size || strcmp(sha, sha256))) {
+		/* Created by us with other bytes: no manifest names it yet. */
+		struct cairn_err ignore = {0};
+		(void)st->ops->del(st, key, &ignore);
+		cairn_seterr(err, "the file changed while it was stored; run the sync again");
+		return -1;
+	}
+	return rv;
 }

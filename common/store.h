@@ -35,6 +35,10 @@ struct cairn_store_ops {
 	int (*list)(struct cairn_store *st, const char *prefix, cairn_list_fn fn, void *arg,
 	            struct cairn_err *err);
 	void (*close)(struct cairn_store *st);
+	/* Optional: store size bytes of fd (read with pread from 0) whose digests are
+	 * known; the backend has the server check them. */
+	int (*put_fd)(struct cairn_store *st, const char *key, int fd, uint64_t size,
+	              const char *sha256, const char *md5, unsigned flags, struct cairn_err *err);
 };
 
 struct cairn_store {
@@ -44,6 +48,10 @@ struct cairn_store {
 };
 
 int cairn_store_open(const char *url, struct cairn_store **out, struct cairn_err *err);
+/* Another handle on the same store (for a transfer thread), without the probes
+ * of cairn_store_open. */
+int cairn_store_reopen(const struct cairn_store *st, struct cairn_store **out,
+                       struct cairn_err *err);
 void cairn_store_close(struct cairn_store *st);
 static inline void cairn_store_closep(struct cairn_store **st)
 {
@@ -63,6 +71,11 @@ int cairn_store_exists(struct cairn_store *st, const char *key, uint64_t *size,
 int cairn_store_delete(struct cairn_store *st, const char *key, struct cairn_err *err);
 int cairn_store_list(struct cairn_store *st, const char *prefix, cairn_list_fn fn, void *arg,
                      struct cairn_err *err);
+
+/* Store the first size bytes of fd, whose SHA-256 and MD5 (hex) the caller
+ * computed; fails if the bytes no longer have them. */
+int cairn_store_put_fd(struct cairn_store *st, const char *key, int fd, uint64_t size,
+                       const char *sha256, const char *md5, unsigned flags, struct cairn_err *err);
 
 /* Small objects held in memory (manifests, heads). max bounds what is accepted. */
 int cairn_store_get_buf(struct cairn_store *st, const char *key, size_t max, char **out,

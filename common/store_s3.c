@@ -599,32 +599,25 @@ static void md5_hex_to_b64(const char *hex, char out[32])
 	EVP_EncodeBlock((unsigned char *)out, raw, 16);
 }
 
-static int s3_put(struct cairn_store *st, const char *key, cairn_source_fn src, void *arg,
-                  unsigned flags, struct cairn_err *err)
+/* One PUT of a body whose digests are known. */
+static int put_body(struct s3_store *s, const char *k, struct body *b, const char *sha256,
+                    const char *md5, unsigned flags, struct cairn_err *err)
 {
-	struct s3_store *s = s3_of(st);
-	autofree char *k = full_key(s, key);
-	autofree char *name = obj_name(s, k);
-	struct spool sp = {.fd = -1};
-	int rv = -1;
-	if (spool_source(name, src, arg, &sp, err) < 0)
-		goto out;
 	char md5b64[32];
-	md5_hex_to_b64(sp.md5, md5b64);
-	struct body b = {
-	    .mem = sp.fd < 0 ? (sp.mem ? sp.mem : "") : NULL, .fd = sp.fd, .len = sp.len};
+	md5_hex_to_b64(md5, md5b64);
 	struct req q = {.method = "PUT",
 	                .key = k,
-	                .sha256 = sp.sha256,
+	                .sha256 = sha256,
 	                .md5_b64 = md5b64,
 	                .if_none_match = flags & CAIRN_PUT_IF_ABSENT,
-	                .body = &b};
+	                .body = b};
 	struct resp r = {.small.max = ERR_BODY_MAX};
 	int attempts = 1;
 	bool ambiguous = false;
+	int rv = -1;
 	if (s3_do(s, &q, &r, &attempts, &ambiguous, err) < 0) {
 		resp_free(&r);
-		goto out;
+		return -1;
 	}
 	if (r.status == 200) {
 		rv = 0;
@@ -637,18 +630,48 @@ static int s3_put(struct cairn_store *st, const char *key, cairn_source_fn src, 
 			char etag[80] = "";
 			struct cairn_err e2 = {0};
 			if (s3_head(s, k, NULL, etag, sizeof(etag), &e2) == 0 &&
-			    !strcasecmp(etag, sp.md5))
+			    !strcasecmp(etag, md5))
 				rv = 0;
 		}
+	} else if (r.status == 400 && r.small.p &&
+	           (strstr(r.small.p, "BadDigest") || strstr(r.small.p, "SHA256Mismatch"))) {
+		cairn_seterr(err,
+		             "storage: S3 PUT %s: the data changed while it was sent "
+		             "(BadDigest); run the sync again",
+		             k);
 	} else {
 		status_err(s, "PUT", k, &r, attempts, err);
 	}
 	resp_free(&r);
-out:
+	return rv;
+}
+
+static int s3_put(struct cairn_store *st, const char *key, cairn_source_fn src, void *arg,
+                  unsigned flags, struct cairn_err *err)
+{
+	struct s3_store *s = s3_of(st);
+	autofree char *k = full_key(s, key);
+	autofree char *name = obj_name(s, k);
+	struct spool sp = {.fd = -1};
+	int rv = -1;
+	if (spool_source(name, src, arg, &sp, err) == 0) {
+		struct body b = {
+		    .mem = sp.fd < 0 ? (sp.mem ? sp.mem : "") : NULL, .fd = sp.fd, .len = sp.len};
+		rv = put_body(s, k, &b, sp.sha256, sp.md5, flags, err);
+	}
 	free(sp.mem);
 	if (sp.fd >= 0)
 		close(sp.fd);
 	return rv;
+}
+
+static int s3_put_fd(struct cairn_store *st, const char *key, int fd, uint64_t size,
+                     const char *sha256, const char *md5, unsigned flags, struct cairn_err *err)
+{
+	struct s3_store *s = s3_of(st);
+	autofree char *k = full_key(s, key);
+	struct body b = {.fd = fd, .len = size};
+	return put_body(s, k, &b, sha256, md5, flags, err);
 }
 
 /* ------------------------------------------------------------------ list */
@@ -782,6 +805,7 @@ static void s3_close(struct cairn_store *st)
 }
 
 static const struct cairn_store_ops s3_ops = {
+    .put_fd = s3_put_fd,
     .get = s3_get,
     .put = s3_put,
     .exists = s3_exists,

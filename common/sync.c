@@ -1,11 +1,13 @@
-/* Sync: the worker (the job's user) walks the tree and streams changed files; the
- * root side hashes what it receives, stores content-addressed objects, then
- * commits the new manifest last, so a sync killed at any point leaves the old
- * version intact. */
+/* Sync: the worker (the job's user) walks the tree and hands root each changed
+ * file opened for reading; root's transfer threads hash and store several at
+ * once as content-addressed objects; the new manifest is committed last, so a
+ * sync killed at any point leaves the old version intact. */
 #include "transfer.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +16,7 @@
 #include "volume.h"
 #include "wire.h"
 #include "worker.h"
+#include "xfer_pool.h"
 
 struct sync_ctx {
 	struct cairn_store *st;
@@ -21,6 +24,7 @@ struct sync_ctx {
 	struct cairn_cache_vol *cv;
 	struct cairn_manifest state;
 	struct cairn_manifest newm;
+	pthread_mutex_t lock; /* uploaded, up_bytes: transfer threads add to them */
 	char **uploaded;
 	size_t nuploaded;
 	unsigned long long up_bytes;
@@ -29,54 +33,69 @@ struct sync_ctx {
 
 /* ---- worker side ---- */
 
-static int upload_file(int sock, int rootfd, struct cairn_entry *e, struct cairn_err *err)
+/* Files handed to root and not yet answered: their index in the local scan. */
+struct send_window {
+	int sock, rootfd;
+	struct cairn_manifest *local;
+	struct {
+		unsigned long id;
+		size_t li;
+	} p[CAIRN_XFER_WINDOW];
+	size_t n;
+	unsigned long next_id;
+};
+
+static int send_start(struct send_window *w, size_t li, struct cairn_err *err)
 {
-	enum { CHUNK = 256 * 1024 };
-	autofree char *buf = NULL;
-	autoclose int fd = cairn_open_beneath(rootfd, e->path, O_RDONLY | O_NOFOLLOW, 0);
+	const struct cairn_entry *e = &w->local->e[li];
+	autoclose int fd = cairn_open_beneath(w->rootfd, e->path, O_RDONLY | O_NOFOLLOW, 0);
 	if (fd < 0) {
 		cairn_setuerr(err, "cannot read %.200s: %s", e->path, strerror(errno));
 		return -1;
 	}
-	if (cairn_wire_send_str(sock, FR_PUT, e->path) < 0)
-		goto lost;
-	buf = xcalloc(1, CHUNK);
-	for (;;) {
-		ssize_t n = read(fd, buf, CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			cairn_setuerr(err, "cannot read %.200s: %s", e->path, strerror(errno));
-			cairn_wire_send_str(sock, FR_ERR, "Uread error");
-			return -1;
-		}
-		if (n == 0)
-			break;
-		if (cairn_wire_send(sock, FR_DATA, buf, (size_t)n) < 0)
-			goto lost;
+	autofree char *req = xasprintf("%lu %s", w->next_id, e->path);
+	if (cairn_wire_send_fd(w->sock, FR_SEND, req, fd) < 0) {
+		cairn_seterr(err, "lost the root side while uploading %.200s", e->path);
+		return -1;
 	}
-	if (cairn_wire_send(sock, FR_END, NULL, 0) < 0)
-		goto lost;
+	w->p[w->n].id = w->next_id++;
+	w->p[w->n].li = li;
+	w->n++;
+	return 0;
+}
+
+/* Root's answer for one file: what it stored, "ID SHA256 MD5 SIZE". */
+static int send_wait_one(struct send_window *w, struct cairn_err *err)
+{
+	autofree char *buf = NULL;
+	size_t len, cap = 0;
 	char type;
-	size_t len, cap = CHUNK;
+	unsigned long id;
 	unsigned long long size;
-	if (cairn_wire_recv(sock, &type, &buf, &len, &cap) < 0)
-		goto lost;
+	char sha[CAIRN_SHA256_HEX], md5[CAIRN_MD5_HEX];
+	if (cairn_wire_recv(w->sock, &type, &buf, &len, &cap) < 0) {
+		cairn_seterr(err, "lost the root side while uploading");
+		return -1;
+	}
 	if (type == FR_ERR) {
 		cairn_worker_error_frame(buf, err);
 		return -1;
 	}
-	char sha[CAIRN_SHA256_HEX], md5[CAIRN_MD5_HEX];
-	if (type != FR_HASH || sscanf(buf, "%64s %32s %llu", sha, md5, &size) != 3) {
-		cairn_seterr(err, "protocol error while uploading %.200s", e->path);
+	if (type != FR_HASH || sscanf(buf, "%lu %64s %32s %llu", &id, sha, md5, &size) != 4) {
+		cairn_seterr(err, "protocol error while uploading");
 		return -1;
 	}
-	memcpy(e->sha256, sha, sizeof(sha));
-	memcpy(e->md5, md5, sizeof(md5));
-	e->size = size;
-	return 0;
-lost:
-	cairn_seterr(err, "lost the root side while uploading %.200s", e->path);
+	for (size_t i = 0; i < w->n; i++) {
+		if (w->p[i].id != id)
+			continue;
+		struct cairn_entry *e = &w->local->e[w->p[i].li];
+		memcpy(e->sha256, sha, sizeof(sha));
+		memcpy(e->md5, md5, sizeof(md5));
+		e->size = size;
+		w->p[i] = w->p[--w->n];
+		return 0;
+	}
+	cairn_seterr(err, "root answered for a file never sent");
 	return -1;
 }
 
@@ -89,6 +108,7 @@ static int sync_worker(int sock, void *arg, struct cairn_err *err)
 	int rv = -1;
 	autofree char *doc = NULL, *cnt = NULL;
 	cairn_manifest_init(&local);
+	struct send_window w = {.sock = sock, .rootfd = rootfd, .local = &local};
 	if (cairn_tree_scan(rootfd, false, &local, &skipped, err) < 0)
 		goto out;
 	for (size_t i = 0; i < local.n; i++) {
@@ -102,9 +122,14 @@ static int sync_worker(int sock, void *arg, struct cairn_err *err)
 			memcpy(e->md5, s->md5, sizeof(e->md5));
 			continue;
 		}
-		if (upload_file(sock, rootfd, e, err) < 0)
+		if (w.n == CAIRN_XFER_WINDOW && send_wait_one(&w, err) < 0)
+			goto out;
+		if (send_start(&w, i, err) < 0)
 			goto out;
 	}
+	while (w.n > 0)
+		if (send_wait_one(&w, err) < 0)
+			goto out;
 	doc = cairn_manifest_to_json(&local, true);
 	cnt = xasprintf("%zu", skipped);
 	if (cairn_wire_send_doc(sock, doc) < 0 || cairn_wire_send_str(sock, FR_JSON, cnt) < 0) {
@@ -119,120 +144,155 @@ out:
 
 /* ---- root side ---- */
 
-struct fd_source {
+struct send_task {
+	struct sync_ctx *c;
+	unsigned long long id;
 	int fd;
+	char *path;
+	char sha[CAIRN_SHA256_HEX], md5[CAIRN_MD5_HEX];
+	uint64_t size;
 };
 
-static ssize_t fd_read(void *arg, void *buf, size_t len, struct cairn_err *err)
+/* Hash the file as it is now (pread: the worker shares the file offset). */
+static int hash_file(struct send_task *t, struct cairn_err *err)
 {
-	struct fd_source *s = arg;
-	for (;;) {
-		ssize_t n = read(s->fd, buf, len);
-		if (n >= 0)
-			return n;
-		if (errno != EINTR) {
-			cairn_seterr(err, "cannot read the spool file: %s", strerror(errno));
-			return -1;
-		}
-	}
-}
-
-/* Receive one file into an anonymous spool file, hash it, store it by digest. */
-static int receive_object(int sock, struct sync_ctx *c, const char *path, struct cairn_err *err)
-{
-	char why[256];
-	if (cairn_relpath_check(path, why, sizeof(why)) < 0) {
-		cairn_seterr(err, "volume %s: worker sent a bad path: %s", c->vol, why);
-		return -1;
-	}
-	autoclose int spool = openat(c->cv->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (spool < 0) {
-		cairn_seterr(err, "volume %s: cannot create a spool file in %s: %s", c->vol,
-		             c->cv->dir, strerror(errno));
-		return -1;
-	}
+	enum { CHUNK = 256 * 1024 };
+	autofree char *buf = xcalloc(1, CHUNK);
 	struct cairn_digest dg;
 	if (cairn_digest_init(&dg) < 0) {
 		cairn_seterr(err, "cannot start a digest");
 		return -1;
 	}
-	autofree char *buf = NULL;
-	size_t len, cap = 0;
-	unsigned long long size = 0;
-	char type;
+	uint64_t off = 0;
 	for (;;) {
-		if (cairn_wire_recv(sock, &type, &buf, &len, &cap) < 0) {
+		ssize_t n = pread(t->fd, buf, CHUNK, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
 			cairn_digest_free(&dg);
-			cairn_seterr(err, "volume %s: the sync worker died", c->vol);
+			cairn_setuerr(err, "volume %s: cannot read %.200s: %s", t->c->vol, t->path,
+			              strerror(errno));
 			return -1;
 		}
-		if (type == FR_END)
+		if (n == 0)
 			break;
-		if (type == FR_ERR) {
-			cairn_digest_free(&dg);
-			cairn_worker_error_frame(buf, err);
-			return -1;
-		}
-		if (type != FR_DATA || write_all(spool, buf, len) < 0) {
-			cairn_digest_free(&dg);
-			cairn_seterr(err, "volume %s: cannot spool %.200s: %s", c->vol, path,
-			             type == FR_DATA ? strerror(errno) : "protocol error");
-			return -1;
-		}
-		cairn_digest_update(&dg, buf, len);
-		size += len;
+		cairn_digest_update(&dg, buf, (size_t)n);
+		off += (uint64_t)n;
 	}
-	char sha[CAIRN_SHA256_HEX], md5[CAIRN_MD5_HEX];
-	cairn_digest_final(&dg, sha, md5);
-	autofree char *key = cairn_key_object(c->ws, sha);
-	int r = cairn_store_exists(c->st, key, NULL, err);
-	if (r == CAIRN_STORE_NOTFOUND) {
-		struct fd_source src = {spool};
-		if (lseek(spool, 0, SEEK_SET) < 0)
-			return -1;
-		r = cairn_store_put(c->st, key, fd_read, &src, CAIRN_PUT_IF_ABSENT, err);
-		if (r == CAIRN_STORE_EXISTS)
-			r = 0;
-		if (r < 0) {
-			char m[CAIRN_ERRLEN];
-			snprintf(m, sizeof(m), "volume %.100s: cannot upload %.100s: %.280s",
-			         c->vol, path, err->msg);
-			memcpy(err->msg, m, sizeof(m));
-			return -1;
-		}
-	} else if (r < 0) {
+	cairn_digest_final(&dg, t->sha, t->md5);
+	t->size = off;
+	return 0;
+}
+
+/* On a transfer thread: hash the worker's file and store it by digest, unless
+ * storage has that object already. */
+static int send_run(struct cairn_pool *p, struct cairn_store *st, void *task, struct cairn_err *err)
+{
+	(void)p;
+	struct send_task *t = task;
+	struct sync_ctx *c = t->c;
+	struct stat sb;
+	if (fstat(t->fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		cairn_seterr(err,
+		             "volume %s: the worker passed something other than a file for "
+		             "%.200s",
+		             c->vol, t->path);
 		return -1;
 	}
-	c->uploaded = xrealloc(c->uploaded, (c->nuploaded + 1) * sizeof(char *));
-	c->uploaded[c->nuploaded++] = xasprintf("%s %llu %s", sha, size, md5);
-	c->up_bytes += size;
-	autofree char *reply = xasprintf("%s %s %llu", sha, md5, size);
-	if (cairn_wire_send_str(sock, FR_HASH, reply) < 0) {
-		cairn_seterr(err, "volume %s: the sync worker went away", c->vol);
+	if (hash_file(t, err) < 0)
+		return -1;
+	autofree char *key = cairn_key_object(c->ws, t->sha);
+	int r = cairn_store_exists(st, key, NULL, err);
+	if (r == CAIRN_STORE_NOTFOUND) {
+		r = cairn_store_put_fd(st, key, t->fd, t->size, t->sha, t->md5, CAIRN_PUT_IF_ABSENT,
+		                       err);
+		if (r == CAIRN_STORE_EXISTS)
+			r = 0;
+	}
+	if (r < 0) {
+		char m[CAIRN_ERRLEN];
+		snprintf(m, sizeof(m), "volume %.100s: cannot upload %.100s: %.280s", c->vol,
+		         t->path, err->msg);
+		memcpy(err->msg, m, sizeof(m));
 		return -1;
 	}
 	return 0;
 }
 
-static int sync_serve(int sock, void *arg, struct cairn_err *err)
+static void send_drop(void *task)
 {
-	struct sync_ctx *c = arg;
+	struct send_task *t = task;
+	close(t->fd);
+	free(t->path);
+	free(t);
+}
+
+static void send_done(struct cairn_pool *p, void *task, int rv, const struct cairn_err *err)
+{
+	struct send_task *t = task;
+	struct sync_ctx *c = t->c;
+	if (rv == 0) {
+		pthread_mutex_lock(&c->lock);
+		c->uploaded = xrealloc(c->uploaded, (c->nuploaded + 1) * sizeof(char *));
+		c->uploaded[c->nuploaded++] =
+		    xasprintf("%s %llu %s", t->sha, (unsigned long long)t->size, t->md5);
+		c->up_bytes += t->size;
+		pthread_mutex_unlock(&c->lock);
+		autofree char *reply = xasprintf("%llu %s %s %llu", t->id, t->sha, t->md5,
+		                                 (unsigned long long)t->size);
+		cairn_pool_reply(p, FR_HASH, reply);
+	} else {
+		cairn_pool_fail(p, err);
+		autofree char *m = xasprintf("%c%s", err->user ? 'U' : 'S', err->msg);
+		cairn_pool_reply(p, FR_ERR, m);
+	}
+	send_drop(t);
+}
+
+/* "ID PATH" with the file opened for reading: queue its upload. */
+static int send_request(struct cairn_pool *pool, struct sync_ctx *c, char *req, int *fd,
+                        struct cairn_err *err)
+{
+	char *sp = strchr(req, ' ');
+	unsigned long long id;
+	char why[256];
+	if (!sp || *fd < 0 || (*sp = '\0', parse_uint(req, ULONG_MAX, &id) < 0)) {
+		cairn_seterr(err, "volume %s: protocol error from the worker", c->vol);
+		return -1;
+	}
+	if (cairn_relpath_check(sp + 1, why, sizeof(why)) < 0) {
+		cairn_seterr(err, "volume %s: worker sent a bad path: %s", c->vol, why);
+		return -1;
+	}
+	struct send_task *t = xcalloc(1, sizeof(*t));
+	t->c = c;
+	t->id = id;
+	t->fd = *fd;
+	t->path = xstrdup(sp + 1);
+	*fd = -1;
+	cairn_pool_submit(pool, t);
+	return 0;
+}
+
+static int sync_serve_loop(struct cairn_pool *pool, int sock, struct sync_ctx *c,
+                           struct cairn_err *err)
+{
 	autofree char *buf = NULL;
 	size_t len, cap = 0;
 	char type;
 	bool have = false;
 	for (;;) {
-		if (cairn_wire_recv(sock, &type, &buf, &len, &cap) < 0) {
-			cairn_seterr(err, "volume %s: the sync worker died", c->vol);
+		autoclose int fd = -1;
+		if (cairn_pool_wait_worker(pool) < 0 ||
+		    cairn_wire_recv_fd(sock, &type, &buf, &len, &cap, &fd) < 0) {
+			cairn_seterr(err, "volume %s: the sync worker died or stalled", c->vol);
 			return -1;
 		}
 		switch (type) {
-		case FR_PUT: {
-			autofree char *path = xstrdup(buf);
-			if (receive_object(sock, c, path, err) < 0)
+		case FR_SEND:
+			if (send_request(pool, c, buf, &fd, err) < 0)
 				return -1;
 			break;
-		}
 		case FR_JSON: {
 			autofree char *rest = NULL;
 			if (cairn_wire_recv_doc(sock, CAIRN_MANIFEST_MAX, &rest, NULL) < 0) {
@@ -268,6 +328,16 @@ static int sync_serve(int sock, void *arg, struct cairn_err *err)
 			return -1;
 		}
 	}
+}
+
+static int sync_serve(int sock, void *arg, struct cairn_err *err)
+{
+	struct sync_ctx *c = arg;
+	struct cairn_pool *pool =
+	    cairn_pool_start(c->st, cairn_transfers(), sock, send_run, send_done, c);
+	int rv = sync_serve_loop(pool, sock, c, err);
+	cairn_pool_stop(pool, rv < 0, send_drop);
+	return rv;
 }
 
 /* Entries "SHA256 SIZE MD5" compared by their digest only. */
@@ -320,6 +390,7 @@ int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct c
 {
 	double t0 = now_seconds();
 	struct sync_ctx c = {.st = st, .ws = ws, .vol = vol, .cv = cv};
+	pthread_mutex_init(&c.lock, NULL);
 	int rv = -1;
 	memset(stats, 0, sizeof(*stats));
 	cairn_manifest_init(&c.newm);
@@ -364,6 +435,7 @@ out:
 	cairn_manifest_free(&c.state);
 	cairn_manifest_free(&c.newm);
 	cairn_strv_free(c.uploaded, c.nuploaded);
+	pthread_mutex_destroy(&c.lock);
 	return rv;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -30,27 +31,113 @@ int cairn_wire_send_str(int fd, char type, const char *s)
 	return cairn_wire_send(fd, type, s, strlen(s));
 }
 
-int cairn_wire_recv(int fd, char *type, char **buf, size_t *len, size_t *cap)
+int cairn_wire_send_fd(int sock, char type, const char *s, int fd)
+{
+	size_t len = strlen(s);
+	unsigned char hdr[5] = {
+	    (unsigned char)type, (unsigned char)(len & 0xff), (unsigned char)((len >> 8) & 0xff),
+	    (unsigned char)((len >> 16) & 0xff), (unsigned char)((len >> 24) & 0xff)};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	if (len > CAIRN_WIRE_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	memset(&u, 0, sizeof(u));
+	struct iovec iov = {.iov_base = hdr, .iov_len = sizeof(hdr)};
+	struct msghdr msg = {.msg_iov = &iov,
+	                     .msg_iovlen = 1,
+	                     .msg_control = u.buf,
+	                     .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -1;
+	/* The descriptor went with the first byte; the rest is plain data. */
+	if ((size_t)n < sizeof(hdr) && write_all(sock, hdr + n, sizeof(hdr) - (size_t)n) < 0)
+		return -1;
+	return len ? write_all(sock, s, len) : 0;
+}
+
+/* Descriptors that came with a frame: the first goes to *passed (if wanted),
+ * any other is closed, so a peer cannot make the receiver leak descriptors. */
+static void take_fds(struct msghdr *msg, int *passed)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (passed && *passed < 0)
+				*passed = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
+int cairn_wire_recv_fd(int sock, char *type, char **buf, size_t *len, size_t *cap, int *passed)
 {
 	unsigned char hdr[5];
-	if (read_full(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr))
+	union {
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {.iov_base = hdr, .iov_len = sizeof(hdr)};
+	struct msghdr msg = {.msg_iov = &iov,
+	                     .msg_iovlen = 1,
+	                     .msg_control = u.buf,
+	                     .msg_controllen = sizeof(u.buf)};
+	ssize_t got;
+	if (passed)
+		*passed = -1;
+	do
+		got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (got < 0 && errno == EINTR);
+	if (got <= 0)
 		return -1;
+	take_fds(&msg, passed);
+	if ((size_t)got < sizeof(hdr) && read_full(sock, hdr + got, sizeof(hdr) - (size_t)got) !=
+	                                     (ssize_t)(sizeof(hdr) - (size_t)got))
+		goto fail;
 	size_t n =
 	    (size_t)hdr[1] | (size_t)hdr[2] << 8 | (size_t)hdr[3] << 16 | (size_t)hdr[4] << 24;
 	if (n > CAIRN_WIRE_MAX) {
 		errno = EMSGSIZE;
-		return -1;
+		goto fail;
 	}
 	if (!*buf || *cap < n + 1) {
 		*cap = n + 1 < 4096 ? 4096 : n + 1;
 		*buf = xrealloc(*buf, *cap);
 	}
-	if (n && read_full(fd, *buf, n) != (ssize_t)n)
-		return -1;
+	if (n && read_full(sock, *buf, n) != (ssize_t)n)
+		goto fail;
 	(*buf)[n] = '\0';
 	*type = (char)hdr[0];
 	*len = n;
 	return 0;
+fail:
+	if (passed && *passed >= 0) {
+		close(*passed);
+		*passed = -1;
+	}
+	return -1;
+}
+
+int cairn_wire_recv(int fd, char *type, char **buf, size_t *len, size_t *cap)
+{
+	return cairn_wire_recv_fd(fd, type, buf, len, cap, NULL);
 }
 
 int cairn_wire_send_doc(int fd, const char *doc)

@@ -17,11 +17,22 @@ enum cairn_frame {
 	FR_JSON = 'J', /* a chunk of a JSON document (state, manifest, summary) */
 	FR_ERR = 'X',  /* either way: one error line; the transfer is over */
 	FR_DONE = 'Z', /* worker -> root: finished */
+	/* Parallel transfers: the worker hands root an open file with the request. */
+	FR_FETCH = 'F', /* worker -> root: "ID SHA256" + its new empty temporary file;
+	                   root fills it and answers OK "ID" (or ERR) */
+	FR_SEND = 'S',  /* worker -> root: "ID PATH" + the file opened for reading; root
+	                   stores it and answers HASH "ID sha256 md5 size" (or ERR) */
+	FR_OK = 'K',
 };
 
 int cairn_wire_send(int fd, char type, const void *buf, size_t len);
 /* Send a NUL-free string as one frame. */
 int cairn_wire_send_str(int fd, char type, const char *s);
+/* A string frame carrying one open descriptor (SCM_RIGHTS). */
+int cairn_wire_send_fd(int sock, char type, const char *s, int fd);
+/* As cairn_wire_recv; a descriptor that came with the frame is put in *passed
+ * (else -1). Any further descriptor is closed. */
+int cairn_wire_recv_fd(int sock, char *type, char **buf, size_t *len, size_t *cap, int *passed);
 /* Receive one frame into *buf (reallocated as needed, NUL-terminated).
  * Returns 0, or -1 on EOF or error. */
 int cairn_wire_recv(int fd, char *type, char **buf, size_t *len, size_t *cap);
