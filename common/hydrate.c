@@ -345,36 +345,6 @@ struct fetch_task {
 	const struct cairn_entry *te;
 };
 
-struct fetch_sink {
-	int fd;
-	uint64_t off, max;
-	struct cairn_digest dg;
-};
-
-static int fetch_write(void *arg, const void *buf, size_t len, struct cairn_err *err)
-{
-	struct fetch_sink *fs = arg;
-	if (len > fs->max - fs->off) {
-		cairn_seterr(err, "storage sent more bytes than the object has");
-		return -1;
-	}
-	const char *p = buf;
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = pwrite(fs->fd, p + done, len - done, (off_t)(fs->off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			cairn_setuerr(err, "cannot write into the cache: %s", strerror(errno));
-			return -1;
-		}
-		done += (size_t)n;
-	}
-	cairn_digest_update(&fs->dg, buf, len);
-	fs->off += len;
-	return 0;
-}
-
 /* On a transfer thread: fill the worker's temporary file and check its digest. */
 static int fetch_run(struct cairn_pool *p, struct cairn_store *st, void *task,
                      struct cairn_err *err)
@@ -394,15 +364,9 @@ static int fetch_run(struct cairn_pool *p, struct cairn_store *st, void *task,
 		             c->vol);
 		return -1;
 	}
-	struct fetch_sink fs = {.fd = t->fd, .max = te->size};
-	if (cairn_digest_init_sha256(&fs.dg) < 0) {
-		cairn_seterr(err, "cannot start a digest");
-		return -1;
-	}
 	autofree char *key = cairn_key_object(c->ws, te->sha256);
-	int r = cairn_store_get(st, key, fetch_write, &fs, err);
-	char sha[CAIRN_SHA256_HEX], md5[CAIRN_MD5_HEX];
-	cairn_digest_final(&fs.dg, sha, md5);
+	char sha[CAIRN_SHA256_HEX] = "";
+	int r = cairn_store_get_fd(st, key, t->fd, te->size, sha, err);
 	if (r == CAIRN_STORE_NOTFOUND) {
 		cairn_seterr(err, "volume %s: object %s of %.200s is missing from storage", c->vol,
 		             te->sha256, te->path);
@@ -415,11 +379,11 @@ static int fetch_run(struct cairn_pool *p, struct cairn_store *st, void *task,
 		memcpy(err->msg, m, sizeof(m));
 		return -1;
 	}
-	if (fs.off != te->size || strcmp(sha, te->sha256)) {
+	if (strcmp(sha, te->sha256)) {
 		cairn_seterr(err,
-		             "volume %s: object %s for %.200s is corrupt in storage (got %llu "
-		             "bytes, sha256 %.12s...); the file was not changed",
-		             c->vol, te->sha256, te->path, (unsigned long long)fs.off, sha);
+		             "volume %s: object %s for %.200s is corrupt in storage (its sha256 "
+		             "is %.12s...); the file was not changed",
+		             c->vol, te->sha256, te->path, sha);
 		return -1;
 	}
 	return 0;

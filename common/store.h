@@ -39,6 +39,10 @@ struct cairn_store_ops {
 	 * known; the backend has the server check them. */
 	int (*put_fd)(struct cairn_store *st, const char *key, int fd, uint64_t size,
 	              const char *sha256, const char *md5, unsigned flags, struct cairn_err *err);
+	/* Optional: write the object (size bytes expected) into fd with pwrite and give
+	 * the SHA-256 of what was written; may fetch ranges in parallel and resume. */
+	int (*get_fd)(struct cairn_store *st, const char *key, int fd, uint64_t size,
+	              char sha256[65], struct cairn_err *err);
 };
 
 struct cairn_store {
@@ -76,6 +80,11 @@ int cairn_store_list(struct cairn_store *st, const char *prefix, cairn_list_fn f
  * computed; fails if the bytes no longer have them. */
 int cairn_store_put_fd(struct cairn_store *st, const char *key, int fd, uint64_t size,
                        const char *sha256, const char *md5, unsigned flags, struct cairn_err *err);
+
+/* Fetch an object of size bytes into fd (pwrite from offset 0); sha256 gets the
+ * SHA-256 of what was written. More or fewer bytes than size is an error. */
+int cairn_store_get_fd(struct cairn_store *st, const char *key, int fd, uint64_t size,
+                       char sha256[65], struct cairn_err *err);
 
 /* Small objects held in memory (manifests, heads). max bounds what is accepted. */
 int cairn_store_get_buf(struct cairn_store *st, const char *key, size_t max, char **out,

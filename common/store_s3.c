@@ -10,7 +10,7 @@
  * /tmp) while its MD5 and SHA-256 are computed, so the upload carries Content-MD5,
  * a signed x-amz-content-sha256 and a known length, and can be retried.
  * Transient failures (connection errors, 429, 5xx) are retried with exponential
- * backoff and jitter, MAX_ATTEMPTS in all, then reported once with the key and the
+ * backoff and jitter, S3_MAX_ATTEMPTS in all, then reported once with the key and the
  * HTTP status. Secrets never reach a log or an error message. */
 #include <curl/curl.h>
 #include <errno.h>
@@ -27,13 +27,12 @@
 
 #include "digest.h"
 #include "s3_sign.h"
+#include "s3_internal.h"
 #include "store.h"
 
 #define SPOOL_MEM (1024 * 1024) /* PUT bodies up to this stay in memory */
 #define IO_CHUNK (256 * 1024)
-#define ERR_BODY_MAX (64 * 1024)         /* error bodies kept for the message */
 #define LIST_BODY_MAX (32 * 1024 * 1024) /* one ListObjectsV2 page */
-#define MAX_ATTEMPTS 5
 #define BACKOFF_BASE_MS 200
 #define BACKOFF_MAX_MS 5000
 
@@ -75,12 +74,6 @@ int cairn_store_s3_configure(const char *endpoint, const char *region, bool path
 
 /* ------------------------------------------------------------------ store */
 
-struct buf {
-	char *p;
-	size_t len, max;
-	bool truncated;
-};
-
 static void buf_add(struct buf *b, const void *p, size_t n)
 {
 	if (b->len + n > b->max) {
@@ -94,48 +87,6 @@ static void buf_add(struct buf *b, const void *p, size_t n)
 	b->len += n;
 	b->p[b->len] = '\0';
 }
-
-struct s3_store {
-	CURL *curl;
-	char *scheme; /* "http" or "https" */
-	char *host;   /* Host header: authority, or bucket.authority */
-	char *bucket;
-	char *prefix; /* "" or "some/prefix/" */
-	char *region;
-	bool path_style;
-	char *creds; /* the credentials file, for messages */
-	char *ak, *sk;
-	char errbuf[CURL_ERROR_SIZE];
-};
-
-/* Upload body: memory or a spool file. */
-struct body {
-	const char *mem;
-	int fd;
-	uint64_t len, off;
-};
-
-struct resp {
-	long status;
-	char etag[80];
-	/* GET: 2xx bodies go to the sink, others to `small`. */
-	cairn_sink_fn sink;
-	void *arg;
-	struct cairn_err *err;
-	bool sink_failed;
-	uint64_t delivered;
-	struct buf small;
-};
-
-struct req {
-	const char *method;
-	const char *key;     /* full key (with prefix), NULL for the bucket itself */
-	const char *cquery;  /* canonical query (sorted, encoded) or NULL */
-	const char *sha256;  /* payload hash (hex) */
-	const char *md5_b64; /* Content-MD5, PUT only */
-	bool if_none_match;
-	struct body *body; /* PUT only */
-};
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static void global_init(void)
@@ -203,7 +154,7 @@ static size_t on_read(char *ptr, size_t size, size_t nmemb, void *ud)
 	} else {
 		ssize_t got;
 		do
-			got = pread(b->fd, ptr, want, (off_t)b->off);
+			got = pread(b->fd, ptr, want, (off_t)(b->base + b->off));
 		while (got < 0 && errno == EINTR);
 		if (got <= 0)
 			return CURL_READFUNC_ABORT;
@@ -222,7 +173,7 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
-static bool retryable_curl(CURLcode c)
+bool s3_retryable_curl(CURLcode c)
 {
 	switch (c) {
 	case CURLE_COULDNT_CONNECT:
@@ -239,12 +190,12 @@ static bool retryable_curl(CURLcode c)
 	}
 }
 
-static bool retryable_status(long s)
+bool s3_retryable_status(long s)
 {
 	return s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
 }
 
-static void backoff(int attempt)
+void s3_backoff(int attempt)
 {
 	long ms = BACKOFF_BASE_MS;
 	for (int i = 1; i < attempt && ms < BACKOFF_MAX_MS; i++)
@@ -261,13 +212,13 @@ static void backoff(int attempt)
 }
 
 /* "s3://bucket/key" for messages. */
-static char *obj_name(const struct s3_store *s, const char *key)
+char *s3_obj_name(const struct s3_store *s, const char *key)
 {
 	return xasprintf("s3://%s/%s", s->bucket, key ? key : "");
 }
 
 /* The <Code> and <Message> of an S3 error body, or "". */
-static void error_detail(const struct buf *b, char *out, size_t len)
+void s3_error_detail(const struct buf *b, char *out, size_t len)
 {
 	out[0] = '\0';
 	if (!b->p)
@@ -292,10 +243,10 @@ static void error_detail(const struct buf *b, char *out, size_t len)
 /* One request, retried while the failure is transient. Returns 0 with r->status
  * set once a final HTTP answer arrived (any status), -1 otherwise (err set).
  * *ambiguous is set when an earlier attempt may have reached the server. */
-static int s3_do(struct s3_store *s, const struct req *q, struct resp *r, int *attempts,
-                 bool *ambiguous, struct cairn_err *err)
+int s3_do(struct s3_store *s, const struct req *q, struct resp *r, int *attempts, bool *ambiguous,
+          struct cairn_err *err)
 {
-	autofree char *name = obj_name(s, q->key);
+	autofree char *name = s3_obj_name(s, q->key);
 	autofree char *epath = cairn_s3_uri_encode(q->key ? q->key : "", true);
 	autofree char *path = !s->path_style ? xasprintf("/%s", epath)
 	                      : q->key       ? xasprintf("/%s/%s", s->bucket, epath)
@@ -310,7 +261,7 @@ static int s3_do(struct s3_store *s, const struct req *q, struct resp *r, int *a
 			*attempts = attempt;
 		char date[17];
 		cairn_s3_amz_date(time(NULL), date);
-		struct cairn_s3_header h[6];
+		struct cairn_s3_header h[8];
 		size_t nh = 0;
 		h[nh++] = (struct cairn_s3_header){"host", s->host};
 		h[nh++] = (struct cairn_s3_header){"x-amz-content-sha256", q->sha256};
@@ -319,6 +270,8 @@ static int s3_do(struct s3_store *s, const struct req *q, struct resp *r, int *a
 			h[nh++] = (struct cairn_s3_header){"content-md5", q->md5_b64};
 		if (q->if_none_match)
 			h[nh++] = (struct cairn_s3_header){"if-none-match", "*"};
+		if (q->range)
+			h[nh++] = (struct cairn_s3_header){"range", q->range};
 		struct cairn_s3_sigreq sr = {.method = q->method,
 		                             .path = path,
 		                             .canonical_query = q->cquery ? q->cquery : "",
@@ -368,6 +321,18 @@ static int s3_do(struct s3_store *s, const struct req *q, struct resp *r, int *a
 			curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
 			curl_easy_setopt(c, CURLOPT_SEEKDATA, q->body);
 			curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->body->len);
+		} else if (!strcmp(q->method, "POST")) {
+			curl_easy_setopt(c, CURLOPT_POST, 1L);
+			if (q->body) {
+				q->body->off = 0;
+				curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+				curl_easy_setopt(c, CURLOPT_READDATA, q->body);
+				curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+				                 (curl_off_t)q->body->len);
+			} else {
+				curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+				curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+			}
 		} else if (strcmp(q->method, "GET")) {
 			curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
 		}
@@ -385,13 +350,13 @@ static int s3_do(struct s3_store *s, const struct req *q, struct resp *r, int *a
 
 		if (r->sink_failed)
 			return -1; /* the sink set err */
-		bool more = attempt < MAX_ATTEMPTS && r->delivered == 0;
+		bool more = attempt < S3_MAX_ATTEMPTS && r->delivered == 0;
 		if (cc != CURLE_OK) {
-			if (retryable_curl(cc) && more) {
+			if (s3_retryable_curl(cc) && more) {
 				if (ambiguous && strcmp(q->method, "GET") &&
 				    strcmp(q->method, "HEAD"))
 					*ambiguous = true;
-				backoff(attempt);
+				s3_backoff(attempt);
 				continue;
 			}
 			cairn_seterr(err, "storage: S3 %s %s failed after %d attempt%s: %s%s",
@@ -400,10 +365,10 @@ static int s3_do(struct s3_store *s, const struct req *q, struct resp *r, int *a
 			             r->delivered ? " (the download broke off part-way)" : "");
 			return -1;
 		}
-		if (retryable_status(status) && more) {
+		if (s3_retryable_status(status) && more) {
 			if (ambiguous)
 				*ambiguous = true;
-			backoff(attempt);
+			s3_backoff(attempt);
 			continue;
 		}
 		return 0;
@@ -411,12 +376,12 @@ static int s3_do(struct s3_store *s, const struct req *q, struct resp *r, int *a
 }
 
 /* The one error message for a request that ended with an unexpected status. */
-static void status_err(struct s3_store *s, const char *method, const char *key,
-                       const struct resp *r, int attempts, struct cairn_err *err)
+void s3_status_err(struct s3_store *s, const char *method, const char *key, const struct resp *r,
+                   int attempts, struct cairn_err *err)
 {
-	autofree char *name = obj_name(s, key);
+	autofree char *name = s3_obj_name(s, key);
 	char detail[400];
-	error_detail(&r->small, detail, sizeof(detail));
+	s3_error_detail(&r->small, detail, sizeof(detail));
 	autofree char *hint = NULL;
 	if (strstr(detail, "SignatureDoesNotMatch") || strstr(detail, "InvalidAccessKeyId") ||
 	    (r->status == 403 && !strcmp(method, "HEAD")))
@@ -430,12 +395,12 @@ static void status_err(struct s3_store *s, const char *method, const char *key,
 	             hint ? hint : "");
 }
 
-static char *full_key(const struct s3_store *s, const char *key)
+char *s3_full_key(const struct s3_store *s, const char *key)
 {
 	return xasprintf("%s%s", s->prefix, key);
 }
 
-static void resp_free(struct resp *r)
+void s3_resp_free(struct resp *r)
 {
 	free(r->small.p);
 	r->small.p = NULL;
@@ -445,8 +410,8 @@ static int s3_get(struct cairn_store *st, const char *key, cairn_sink_fn sink, v
                   struct cairn_err *err)
 {
 	struct s3_store *s = s3_of(st);
-	autofree char *k = full_key(s, key);
-	struct resp r = {.sink = sink, .arg = arg, .err = err, .small.max = ERR_BODY_MAX};
+	autofree char *k = s3_full_key(s, key);
+	struct resp r = {.sink = sink, .arg = arg, .err = err, .small.max = S3_ERR_BODY_MAX};
 	struct req q = {.method = "GET", .key = k, .sha256 = CAIRN_S3_EMPTY_SHA256};
 	int attempts = 1;
 	int rv = s3_do(s, &q, &r, &attempts, NULL, err);
@@ -456,19 +421,19 @@ static int s3_get(struct cairn_store *st, const char *key, cairn_sink_fn sink, v
 		else if (r.status == 404)
 			rv = CAIRN_STORE_NOTFOUND;
 		else {
-			status_err(s, "GET", k, &r, attempts, err);
+			s3_status_err(s, "GET", k, &r, attempts, err);
 			rv = -1;
 		}
 	}
-	resp_free(&r);
+	s3_resp_free(&r);
 	return rv;
 }
 
 /* HEAD: 0 with size/etag, NOTFOUND, or -1. */
-static int s3_head(struct s3_store *s, const char *k, uint64_t *size, char *etag, size_t elen,
-                   struct cairn_err *err)
+int s3_head(struct s3_store *s, const char *k, uint64_t *size, char *etag, size_t elen,
+            struct cairn_err *err)
 {
-	struct resp r = {.small.max = ERR_BODY_MAX};
+	struct resp r = {.small.max = S3_ERR_BODY_MAX};
 	struct req q = {.method = "HEAD", .key = k, .sha256 = CAIRN_S3_EMPTY_SHA256};
 	int attempts = 1;
 	int rv = s3_do(s, &q, &r, &attempts, NULL, err);
@@ -483,26 +448,26 @@ static int s3_head(struct s3_store *s, const char *k, uint64_t *size, char *etag
 		} else if (r.status == 404) {
 			rv = CAIRN_STORE_NOTFOUND;
 		} else {
-			status_err(s, "HEAD", k, &r, attempts, err);
+			s3_status_err(s, "HEAD", k, &r, attempts, err);
 			rv = -1;
 		}
 	}
-	resp_free(&r);
+	s3_resp_free(&r);
 	return rv;
 }
 
 static int s3_exists(struct cairn_store *st, const char *key, uint64_t *size, struct cairn_err *err)
 {
 	struct s3_store *s = s3_of(st);
-	autofree char *k = full_key(s, key);
+	autofree char *k = s3_full_key(s, key);
 	return s3_head(s, k, size, NULL, 0, err);
 }
 
 static int s3_del(struct cairn_store *st, const char *key, struct cairn_err *err)
 {
 	struct s3_store *s = s3_of(st);
-	autofree char *k = full_key(s, key);
-	struct resp r = {.small.max = ERR_BODY_MAX};
+	autofree char *k = s3_full_key(s, key);
+	struct resp r = {.small.max = S3_ERR_BODY_MAX};
 	struct req q = {.method = "DELETE", .key = k, .sha256 = CAIRN_S3_EMPTY_SHA256};
 	int attempts = 1;
 	int rv = s3_do(s, &q, &r, &attempts, NULL, err);
@@ -513,11 +478,11 @@ static int s3_del(struct cairn_store *st, const char *key, struct cairn_err *err
 		else if (r.status == 404)
 			rv = CAIRN_STORE_NOTFOUND;
 		else {
-			status_err(s, "DELETE", k, &r, attempts, err);
+			s3_status_err(s, "DELETE", k, &r, attempts, err);
 			rv = -1;
 		}
 	}
-	resp_free(&r);
+	s3_resp_free(&r);
 	return rv;
 }
 
@@ -588,7 +553,7 @@ fail:
 	return -1;
 }
 
-static void md5_hex_to_b64(const char *hex, char out[32])
+void s3_md5_hex_to_b64(const char *hex, char out[32])
 {
 	unsigned char raw[16];
 	for (int i = 0; i < 16; i++) {
@@ -600,23 +565,23 @@ static void md5_hex_to_b64(const char *hex, char out[32])
 }
 
 /* One PUT of a body whose digests are known. */
-static int put_body(struct s3_store *s, const char *k, struct body *b, const char *sha256,
-                    const char *md5, unsigned flags, struct cairn_err *err)
+int s3_put_body(struct s3_store *s, const char *k, struct body *b, const char *sha256,
+                const char *md5, unsigned flags, struct cairn_err *err)
 {
 	char md5b64[32];
-	md5_hex_to_b64(md5, md5b64);
+	s3_md5_hex_to_b64(md5, md5b64);
 	struct req q = {.method = "PUT",
 	                .key = k,
 	                .sha256 = sha256,
 	                .md5_b64 = md5b64,
 	                .if_none_match = flags & CAIRN_PUT_IF_ABSENT,
 	                .body = b};
-	struct resp r = {.small.max = ERR_BODY_MAX};
+	struct resp r = {.small.max = S3_ERR_BODY_MAX};
 	int attempts = 1;
 	bool ambiguous = false;
 	int rv = -1;
 	if (s3_do(s, &q, &r, &attempts, &ambiguous, err) < 0) {
-		resp_free(&r);
+		s3_resp_free(&r);
 		return -1;
 	}
 	if (r.status == 200) {
@@ -640,9 +605,9 @@ static int put_body(struct s3_store *s, const char *k, struct body *b, const cha
 		             "(BadDigest); run the sync again",
 		             k);
 	} else {
-		status_err(s, "PUT", k, &r, attempts, err);
+		s3_status_err(s, "PUT", k, &r, attempts, err);
 	}
-	resp_free(&r);
+	s3_resp_free(&r);
 	return rv;
 }
 
@@ -650,28 +615,19 @@ static int s3_put(struct cairn_store *st, const char *key, cairn_source_fn src, 
                   unsigned flags, struct cairn_err *err)
 {
 	struct s3_store *s = s3_of(st);
-	autofree char *k = full_key(s, key);
-	autofree char *name = obj_name(s, k);
+	autofree char *k = s3_full_key(s, key);
+	autofree char *name = s3_obj_name(s, k);
 	struct spool sp = {.fd = -1};
 	int rv = -1;
 	if (spool_source(name, src, arg, &sp, err) == 0) {
 		struct body b = {
 		    .mem = sp.fd < 0 ? (sp.mem ? sp.mem : "") : NULL, .fd = sp.fd, .len = sp.len};
-		rv = put_body(s, k, &b, sp.sha256, sp.md5, flags, err);
+		rv = s3_put_body(s, k, &b, sp.sha256, sp.md5, flags, err);
 	}
 	free(sp.mem);
 	if (sp.fd >= 0)
 		close(sp.fd);
 	return rv;
-}
-
-static int s3_put_fd(struct cairn_store *st, const char *key, int fd, uint64_t size,
-                     const char *sha256, const char *md5, unsigned flags, struct cairn_err *err)
-{
-	struct s3_store *s = s3_of(st);
-	autofree char *k = full_key(s, key);
-	struct body b = {.fd = fd, .len = size};
-	return put_body(s, k, &b, sha256, md5, flags, err);
 }
 
 /* ------------------------------------------------------------------ list */
@@ -710,24 +666,24 @@ static int s3_list(struct cairn_store *st, const char *prefix, cairn_list_fn fn,
 		    .method = "GET", .key = NULL, .cquery = cq, .sha256 = CAIRN_S3_EMPTY_SHA256};
 		int attempts = 1;
 		if (s3_do(s, &q, &r, &attempts, NULL, err) < 0) {
-			resp_free(&r);
+			s3_resp_free(&r);
 			return -1;
 		}
 		if (r.status != 200) {
-			status_err(s, "LIST", full, &r, attempts, err);
-			resp_free(&r);
+			s3_status_err(s, "LIST", full, &r, attempts, err);
+			s3_resp_free(&r);
 			return -1;
 		}
 		if (r.small.truncated || !r.small.p) {
 			cairn_seterr(err, "storage: S3 LIST s3://%s/%s: %s answer", s->bucket, full,
 			             r.small.p ? "oversized" : "empty");
-			resp_free(&r);
+			s3_resp_free(&r);
 			return -1;
 		}
 		xmlDoc *doc =
 		    xmlReadMemory(r.small.p, (int)r.small.len, "list.xml", NULL,
 		                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-		resp_free(&r);
+		s3_resp_free(&r);
 		xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
 		if (!root || strcmp((const char *)root->name, "ListBucketResult")) {
 			cairn_seterr(err, "storage: S3 LIST s3://%s/%s: unreadable XML answer",
@@ -782,9 +738,8 @@ static int s3_list(struct cairn_store *st, const char *prefix, cairn_list_fn fn,
 
 /* ------------------------------------------------------------------ open */
 
-static void s3_close(struct cairn_store *st)
+void s3_free(struct s3_store *s)
 {
-	struct s3_store *s = s3_of(st);
 	if (!s)
 		return;
 	if (s->curl)
@@ -801,11 +756,37 @@ static void s3_close(struct cairn_store *st)
 	free(s->region);
 	free(s->creds);
 	free(s);
+}
+
+struct s3_store *s3_clone(const struct s3_store *s)
+{
+	struct s3_store *c = xcalloc(1, sizeof(*c));
+	c->curl = curl_easy_init();
+	if (!c->curl) {
+		free(c);
+		return NULL;
+	}
+	c->scheme = xstrdup(s->scheme);
+	c->host = xstrdup(s->host);
+	c->bucket = xstrdup(s->bucket);
+	c->prefix = xstrdup(s->prefix);
+	c->region = xstrdup(s->region);
+	c->path_style = s->path_style;
+	c->creds = xstrdup(s->creds);
+	c->ak = xstrdup(s->ak);
+	c->sk = xstrdup(s->sk);
+	return c;
+}
+
+static void s3_close(struct cairn_store *st)
+{
+	s3_free(s3_of(st));
 	st->impl = NULL;
 }
 
 static const struct cairn_store_ops s3_ops = {
     .put_fd = s3_put_fd,
+    .get_fd = s3_get_fd,
     .get = s3_get,
     .put = s3_put,
     .exists = s3_exists,

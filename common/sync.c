@@ -202,12 +202,32 @@ static int send_run(struct cairn_pool *p, struct cairn_store *st, void *task, st
 	if (hash_file(t, err) < 0)
 		return -1;
 	autofree char *key = cairn_key_object(c->ws, t->sha);
+	bool created = false;
 	int r = cairn_store_exists(st, key, NULL, err);
 	if (r == CAIRN_STORE_NOTFOUND) {
 		r = cairn_store_put_fd(st, key, t->fd, t->size, t->sha, t->md5, CAIRN_PUT_IF_ABSENT,
 		                       err);
+		created = r == 0;
 		if (r == CAIRN_STORE_EXISTS)
 			r = 0;
+	}
+	/* Written to between the hash and the upload (only possible while some
+	 * process of the user still has it open): the digest may not name these
+	 * bytes. A single PUT was checked against it by the server; a multipart
+	 * one was not, so an object made now goes again. */
+	struct stat after;
+	if (r == 0 && (fstat(t->fd, &after) < 0 || after.st_size != sb.st_size ||
+	               after.st_ctim.tv_sec != sb.st_ctim.tv_sec ||
+	               after.st_ctim.tv_nsec != sb.st_ctim.tv_nsec)) {
+		if (created) {
+			struct cairn_err ignore = {0};
+			(void)cairn_store_delete(st, key, &ignore);
+		}
+		cairn_setuerr(err,
+		              "volume %s: %.200s changed while it was uploaded; make sure no "
+		              "process still writes it and run the sync again",
+		              c->vol, t->path);
+		return -1;
 	}
 	if (r < 0) {
 		char m[CAIRN_ERRLEN];

@@ -70,6 +70,8 @@ void cairn_strv_free(char **v, size_t n);
 
 /* Full read/write loops that retry on EINTR and short transfers. */
 int write_all(int fd, const void *buf, size_t len);
+/* pwrite until done (EINTR and short writes retried). */
+int pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 ssize_t read_full(int fd, void *buf, size_t len);
 
 /* Parse "10G", "512M", "1024" (bytes); returns -1 on junk. */
