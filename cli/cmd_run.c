@@ -15,6 +15,7 @@
 #include "job.h"
 #include "sandbox.h"
 #include "spec.h"
+#include "xfer_pool.h"
 
 static volatile sig_atomic_t child_pid;
 
@@ -55,6 +56,13 @@ static int wait_renewing(const struct cairn_config *cfg, const struct cairn_job_
 	}
 	cairn_store_close(st);
 	return status;
+}
+
+/* Progress of long transfers, on the terminal like the summary lines. */
+static void progress_to_stderr(void *arg, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", line);
 }
 
 static void run_usage(FILE *f)
@@ -139,6 +147,7 @@ int cmd_run(int argc, char **argv)
 		cairn_spec_free(&spec);
 		return 1;
 	}
+	cairn_progress_set(progress_to_stderr, NULL, 2.0, 5.0);
 	if (cairn_config_load(NULL, &cfg, &err) < 0) {
 		fprintf(stderr, "cairn run: %s\n", err.msg);
 		cairn_spec_free(&spec);

@@ -401,6 +401,7 @@ static void fetch_done(struct cairn_pool *p, void *task, int rv, const struct ca
 	struct fetch_task *t = task;
 	if (rv == 0) {
 		char ok[32];
+		cairn_pool_count(p, t->te->size);
 		snprintf(ok, sizeof(ok), "%llu", t->id);
 		cairn_pool_reply(p, FR_OK, ok);
 	} else {
@@ -533,6 +534,7 @@ static int hydrate_serve(int sock, void *arg, struct cairn_err *err)
 	index_by_sha(c);
 	struct cairn_pool *pool =
 	    cairn_pool_start(c->st, cairn_transfers(), sock, fetch_run, fetch_done, c);
+	cairn_pool_label(pool, c->vol, "fetching");
 	int rv = hydrate_serve_loop(pool, sock, c, err);
 	cairn_pool_stop(pool, rv < 0, fetch_drop);
 	free(c->by_sha);

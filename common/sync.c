@@ -258,6 +258,7 @@ static void send_done(struct cairn_pool *p, void *task, int rv, const struct cai
 		    xasprintf("%s %llu %s", t->sha, (unsigned long long)t->size, t->md5);
 		c->up_bytes += t->size;
 		pthread_mutex_unlock(&c->lock);
+		cairn_pool_count(p, t->size);
 		autofree char *reply = xasprintf("%llu %s %s %llu", t->id, t->sha, t->md5,
 		                                 (unsigned long long)t->size);
 		cairn_pool_reply(p, FR_HASH, reply);
@@ -355,6 +356,7 @@ static int sync_serve(int sock, void *arg, struct cairn_err *err)
 	struct sync_ctx *c = arg;
 	struct cairn_pool *pool =
 	    cairn_pool_start(c->st, cairn_transfers(), sock, send_run, send_done, c);
+	cairn_pool_label(pool, c->vol, "uploading");
 	int rv = sync_serve_loop(pool, sock, c, err);
 	cairn_pool_stop(pool, rv < 0, send_drop);
 	return rv;

@@ -13,6 +13,20 @@
 
 static unsigned g_transfers = TRANSFERS_DEFAULT;
 
+static struct {
+	cairn_progress_fn fn;
+	void *arg;
+	double first, every;
+} g_progress;
+
+void cairn_progress_set(cairn_progress_fn fn, void *arg, double first_s, double every_s)
+{
+	g_progress.fn = fn;
+	g_progress.arg = arg;
+	g_progress.first = first_s;
+	g_progress.every = every_s;
+}
+
 void cairn_transfers_set(unsigned n)
 {
 	g_transfers = n < 1 ? 1 : n > CAIRN_TRANSFERS_MAX ? CAIRN_TRANSFERS_MAX : n;
@@ -44,6 +58,11 @@ struct cairn_pool {
 	struct cairn_err first;
 	unsigned nthreads;
 	pthread_t *threads;
+	/* progress */
+	char *vol, *doing;
+	double started, last_report;
+	bool reported;
+	unsigned long long files, bytes; /* moved so far, under lock */
 };
 
 static void *pool_thread(void *arg)
@@ -102,6 +121,7 @@ struct cairn_pool *cairn_pool_start(struct cairn_store *st, unsigned threads, in
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->send_lock, NULL);
 	pthread_cond_init(&p->work, NULL);
+	p->started = now_seconds();
 	if (threads < 1)
 		threads = 1;
 	p->threads = xcalloc(threads, sizeof(pthread_t));
@@ -117,6 +137,45 @@ struct cairn_pool *cairn_pool_start(struct cairn_store *st, unsigned threads, in
 		cairn_pool_fail(p, &e);
 	}
 	return p;
+}
+
+void cairn_pool_label(struct cairn_pool *p, const char *vol, const char *doing)
+{
+	free(p->vol);
+	free(p->doing);
+	p->vol = xstrdup(vol);
+	p->doing = xstrdup(doing);
+}
+
+void cairn_pool_count(struct cairn_pool *p, uint64_t bytes)
+{
+	pthread_mutex_lock(&p->lock);
+	p->files++;
+	p->bytes += bytes;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* On the serve loop's thread, between frames. */
+static void report_progress(struct cairn_pool *p)
+{
+	if (!g_progress.fn || !p->vol)
+		return;
+	double now = now_seconds();
+	if (now - p->started < g_progress.first ||
+	    (p->reported && now - p->last_report < g_progress.every))
+		return;
+	pthread_mutex_lock(&p->lock);
+	unsigned long long files = p->files, bytes = p->bytes;
+	pthread_mutex_unlock(&p->lock);
+	char nf[32], nb[32], rate[32];
+	fmt_count(nf, sizeof(nf), files);
+	fmt_bytes(nb, sizeof(nb), bytes);
+	fmt_bytes(rate, sizeof(rate), (unsigned long long)((double)bytes / (now - p->started)));
+	autofree char *line = xasprintf("cairn: volume %s: %s: %s files, %s so far, %s/s", p->vol,
+	                                p->doing, nf, nb, rate);
+	g_progress.fn(g_progress.arg, line);
+	p->last_report = now;
+	p->reported = true;
 }
 
 void *cairn_pool_arg(struct cairn_pool *p)
@@ -181,6 +240,7 @@ int cairn_pool_wait_worker(struct cairn_pool *p)
 	for (;;) {
 		if (p->nthreads == 0 && cairn_pool_failed(p, NULL))
 			return -1;
+		report_progress(p);
 		struct pollfd pfd = {.fd = p->sock, .events = POLLIN};
 		int r = poll(&pfd, 1, 500);
 		if (r > 0)
@@ -225,5 +285,7 @@ void cairn_pool_stop(struct cairn_pool *p, bool cancel, void (*drop)(void *task)
 	pthread_mutex_destroy(&p->send_lock);
 	pthread_cond_destroy(&p->work);
 	free(p->threads);
+	free(p->vol);
+	free(p->doing);
 	free(p);
 }

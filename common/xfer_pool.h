@@ -7,6 +7,7 @@
 #define CAIRN_XFER_POOL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "store.h"
 
@@ -37,11 +38,21 @@ bool cairn_pool_failed(struct cairn_pool *p, struct cairn_err *err);
 /* Wait until the socket has a frame. Time spent while tasks run does not count
  * toward the worker's stall limit: the worker is waiting for root then. Returns
  * -1 when the worker was silent for CAIRN_WORKER_STALL_S with nothing running,
- * or when a task failed. */
+ * or when no transfer thread could start. Reports progress meanwhile. */
 int cairn_pool_wait_worker(struct cairn_pool *p);
 /* Wait for every task (cancel: drop those not yet started, without their
  * done call), stop the threads, free the pool. */
 void cairn_pool_stop(struct cairn_pool *p, bool cancel, void (*drop)(void *task));
+
+/* Progress: the serve loop reports through fn, first after first_s seconds of
+ * transfer, then every every_s seconds, a line such as "cairn: volume V:
+ * fetching: 1,204 files, 1.2 GiB so far, 96.0 MiB/s". No fn: no progress. */
+typedef void (*cairn_progress_fn)(void *arg, const char *line);
+void cairn_progress_set(cairn_progress_fn fn, void *arg, double first_s, double every_s);
+/* What the pool's lines say: the volume and what it does ("fetching"). */
+void cairn_pool_label(struct cairn_pool *p, const char *vol, const char *doing);
+/* A done callback counts each file moved. */
+void cairn_pool_count(struct cairn_pool *p, uint64_t bytes);
 
 /* Transfers = N from cairn.conf (1..CAIRN_TRANSFERS_MAX; default 8). */
 void cairn_transfers_set(unsigned n);

@@ -16,19 +16,17 @@
 #include "job.h"
 #include "job_info.h"
 #include "sandbox.h"
+#include "xfer_pool.h"
 
 /* As the user: append lines to the job's output file, never following a symlink. */
-static void append_output(const struct cairn_job_record *rec, const char *path)
+static void append_lines(const struct cairn_user *u, const char *path, char *const *lines, size_t n)
 {
-	struct cairn_user u;
-	struct cairn_err err = {0};
-	if (!path || !*path || path[0] != '/' || !rec->nlines)
-		return;
-	if (cairn_user_lookup(NULL, rec->uid, rec->gid, &u, &err) < 0)
+	if (!path || !*path || path[0] != '/' || !n)
 		return;
 	pid_t pid = fork();
 	if (pid == 0) {
-		if (cairn_drop_privileges(&u, &err) < 0)
+		struct cairn_err err = {0};
+		if (cairn_drop_privileges(u, &err) < 0)
 			_exit(1);
 		/* Never block on a FIFO put in its place. */
 		int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -36,8 +34,8 @@ static void append_output(const struct cairn_job_record *rec, const char *path)
 		if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
 		    fcntl(fd, F_SETFL, O_WRONLY | O_APPEND) < 0)
 			_exit(1);
-		for (size_t i = 0; i < rec->nlines; i++) {
-			autofree char *l = xasprintf("%s\n", rec->lines[i]);
+		for (size_t i = 0; i < n; i++) {
+			autofree char *l = xasprintf("%s\n", lines[i]);
 			if (write_all(fd, l, strlen(l)) < 0)
 				_exit(1);
 		}
@@ -46,7 +44,19 @@ static void append_output(const struct cairn_job_record *rec, const char *path)
 	if (pid > 0)
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
-	cairn_user_free(&u);
+}
+
+struct job_output {
+	struct cairn_user u;
+	const char *path;
+};
+
+/* A long sync reports its progress in the job's output as it goes. */
+static void progress_to_output(void *arg, const char *line)
+{
+	struct job_output *o = arg;
+	char *l = (char *)line;
+	append_lines(&o->u, o->path, &l, 1);
 }
 
 int main(void)
@@ -81,6 +91,14 @@ int main(void)
 	cairn_strv_free(rec.lines, rec.nlines);
 	rec.lines = NULL;
 	rec.nlines = 0;
+	struct job_output out = {0};
+	struct cairn_err uerr = {0};
+	bool have_user = cairn_user_lookup(NULL, rec.uid, rec.gid, &out.u, &uerr) == 0;
+	bool have_job = cairn_slurm_job_load(job_id, &sj, msg, sizeof(msg)) == 0;
+	if (have_user && have_job) {
+		out.path = sj.std_out;
+		cairn_progress_set(progress_to_output, &out, 3.0, 10.0);
+	}
 	if (rec.nvol) {
 		/* The keeper renews the leases while we sync, as long as we live. */
 		rec.epilog_pid = (int)getpid();
@@ -92,9 +110,12 @@ int main(void)
 			for (size_t i = 0; i < rec.nlines; i++)
 				fprintf(stderr, "cairn-epilog: job %s: %s\n", job_id, rec.lines[i]);
 		}
-		if (cairn_slurm_job_load(job_id, &sj, msg, sizeof(msg)) == 0)
-			append_output(&rec, sj.std_out);
+		if (have_user && have_job)
+			append_lines(&out.u, sj.std_out, rec.lines, rec.nlines);
 	}
+	cairn_progress_set(NULL, NULL, 0, 0);
+	if (have_user)
+		cairn_user_free(&out.u);
 	if (rec.sandbox != CAIRN_SANDBOX_NONE) {
 		autofree char *cg = xasprintf("cairn/job%s", job_id);
 		cairn_limits_remove(cg);
