@@ -220,8 +220,8 @@ void cairn_cache_close(struct cairn_cache_vol *cv)
 /* Hydrate does not fsync files one by one (that would cost more than the
  * download): after a crash a file may keep the size and times the state
  * recorded but not its data. The state therefore names the boot it was saved
- * in, and one from another boot is trusted for its digests only: every file is
- * hashed again before it is believed. */
+ * in (state.meta), and one from another boot is trusted for its digests only:
+ * every file is hashed again before it is believed. */
 static void boot_id(char out[64])
 {
 	autoclose int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
@@ -230,14 +230,30 @@ static void boot_id(char out[64])
 	out[strcspn(out, "\n")] = '\0';
 }
 
+/* state.meta: "BOOT_ID VERSION" of the saved state. */
+static bool read_meta(struct cairn_cache_vol *cv, char boot[64], unsigned *version)
+{
+	char text[128];
+	autoclose int fd = openat(cv->dirfd, "state.meta", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof(text) - 1);
+	if (n <= 0)
+		return false;
+	text[n] = '\0';
+	return sscanf(text, "%63s %u", boot, version) == 2;
+}
+
 static bool same_boot(struct cairn_cache_vol *cv)
 {
 	char now[64], then[64];
+	unsigned v;
 	boot_id(now);
-	autoclose int fd = openat(cv->dirfd, "state.boot", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, then, sizeof(then) - 1);
-	then[n > 0 ? n : 0] = '\0';
-	return now[0] && !strcmp(now, then);
+	return read_meta(cv, then, &v) && now[0] && !strcmp(now, then);
+}
+
+int cairn_cache_state_version(struct cairn_cache_vol *cv, unsigned *version)
+{
+	char boot[64];
+	return read_meta(cv, boot, version) ? 0 : -1;
 }
 
 int cairn_cache_load_state(struct cairn_cache_vol *cv, struct cairn_manifest *state)
@@ -268,18 +284,22 @@ int cairn_cache_save_state(struct cairn_cache_vol *cv, const struct cairn_manife
 	autofree char *json = cairn_manifest_to_json(state, true);
 	char boot[64];
 	boot_id(boot);
-	autoclose int bfd = openat(cv->dirfd, "state.boot.tmp",
-	                           O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (bfd < 0 || write_all(bfd, boot, strlen(boot)) < 0 ||
-	    renameat(cv->dirfd, "state.boot.tmp", cv->dirfd, "state.boot") < 0) {
-		cairn_seterr(err, "cache: cannot save %s/state.boot: %s", cv->dir, strerror(errno));
-		return -1;
-	}
+	autofree char *meta = xasprintf("%s %u\n", boot[0] ? boot : "-", state->version);
+	/* Gone first: a crash between the two renames must not pair the new
+	 * state with the old version. */
+	unlinkat(cv->dirfd, "state.meta", 0);
 	autoclose int fd = openat(cv->dirfd, "state.json.tmp",
 	                          O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 || write_all(fd, json, strlen(json)) < 0 || fsync(fd) < 0 ||
 	    renameat(cv->dirfd, "state.json.tmp", cv->dirfd, "state.json") < 0) {
 		cairn_seterr(err, "cache: cannot save %s/state.json: %s", cv->dir, strerror(errno));
+		return -1;
+	}
+	autoclose int mfd = openat(cv->dirfd, "state.meta.tmp",
+	                           O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (mfd < 0 || write_all(mfd, meta, strlen(meta)) < 0 ||
+	    renameat(cv->dirfd, "state.meta.tmp", cv->dirfd, "state.meta") < 0) {
+		cairn_seterr(err, "cache: cannot save %s/state.meta: %s", cv->dir, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -347,7 +367,7 @@ static int remove_tree(const char *dir, struct cairn_err *err)
 	}
 	unlinkat(dfd, "data", AT_REMOVEDIR);
 	unlinkat(dfd, "state.json", 0);
-	unlinkat(dfd, "state.boot", 0);
+	unlinkat(dfd, "state.meta", 0);
 	unlinkat(dfd, "jobs", AT_REMOVEDIR);
 	return rmdir(dir) < 0 && errno != ENOENT ? -1 : 0;
 }

@@ -28,6 +28,9 @@ int cairn_cache_open(const struct cairn_config *cfg, const char *ws, const char 
 void cairn_cache_release(struct cairn_cache_vol *cv, const char *job_id);
 void cairn_cache_close(struct cairn_cache_vol *cv);
 /* state.json: what the last hydrate or sync left in data/ (with local stat fields). */
+/* The version the saved state holds (state.meta), without parsing the state:
+ * 0 and *version set, or -1 if there is none. */
+int cairn_cache_state_version(struct cairn_cache_vol *cv, unsigned *version);
 int cairn_cache_load_state(struct cairn_cache_vol *cv, struct cairn_manifest *state);
 int cairn_cache_save_state(struct cairn_cache_vol *cv, const struct cairn_manifest *state,
                            struct cairn_err *err);

@@ -28,6 +28,7 @@ struct hydrate_ctx {
 	struct cairn_manifest newstate; /* filled by the root side from the worker */
 	struct cairn_xfer_stats *stats;
 	uid_t uid;
+	bool same; /* the worker found the tree exactly as the state says */
 	/* root side: the target's files sorted by digest, for requests */
 	const struct cairn_entry **by_sha;
 	size_t nby_sha;
@@ -183,6 +184,16 @@ static int fetch_wait_one(struct window *w, struct cairn_err *err)
 	return -1;
 }
 
+/* What the scan saw of an entry that needs no change. */
+static void copy_stat(struct cairn_entry *oe, const struct cairn_entry *l)
+{
+	oe->mode = l->mode;
+	oe->size = l->size;
+	oe->mtime_ns = l->mtime_ns;
+	oe->ctime_ns = l->ctime_ns;
+	oe->ino = l->ino;
+}
+
 /* Is the local file the target's content? Hash only when stat disagrees with state. */
 static bool local_matches(int rootfd, const struct cairn_entry *l, const struct cairn_entry *s,
                           const struct cairn_entry *t)
@@ -191,9 +202,7 @@ static bool local_matches(int rootfd, const struct cairn_entry *l, const struct 
 		return false;
 	/* A file the user does not own, or with setuid/setgid bits, was planted:
 	 * replace it. */
-	struct stat sb;
-	if (fstatat(rootfd, t->path, &sb, AT_SYMLINK_NOFOLLOW) < 0 || sb.st_uid != geteuid() ||
-	    (sb.st_mode & 06000))
+	if (l->uid != geteuid() || l->setid)
 		return false;
 	if (s && s->type == CAIRN_FT_FILE && same_stat(l, s))
 		return !strcmp(s->sha256, t->sha256);
@@ -211,7 +220,7 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 	int rootfd = c->cv->datafd;
 	struct cairn_manifest local, out;
 	size_t skipped;
-	unsigned long long fetched = 0, fetched_bytes = 0, cached = 0;
+	unsigned long long fetched = 0, fetched_bytes = 0, cached = 0, removed = 0;
 	int rv = -1;
 
 	cairn_manifest_init(&local);
@@ -229,6 +238,7 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 			continue;
 		const char *base;
 		autoclose int dfd = cairn_open_parent(rootfd, l->path, &base);
+		removed++;
 		if (dfd < 0 || cairn_remove_at(dfd, base) < 0) {
 			cairn_setuerr(err, "cannot remove %.200s from the cache: %s", l->path,
 			              strerror(errno));
@@ -239,17 +249,32 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 		const struct cairn_entry *te = &t->e[i];
 		const struct cairn_entry *l = cairn_manifest_find(&local, te->path);
 		const struct cairn_entry *s = cairn_manifest_find(&c->state, te->path);
-		if (l && l->type != te->type)
+		/* (A symlink with another target was removed above.) */
+		if (l && (l->type != te->type ||
+		          (l->type == CAIRN_FT_SYMLINK && strcmp(l->target, te->target))))
 			l = NULL;
-		const char *base;
-		autoclose int dfd = cairn_open_parent(rootfd, te->path, &base);
-		if (dfd < 0) {
+		/* The parent is opened only for what needs changing: most entries of
+		 * a warm cache need nothing. */
+		const char *base = NULL;
+		autoclose int dfd = -1;
+		struct stat sb;
+		struct cairn_entry *oe = cairn_manifest_add(&out, te->path, te->type);
+		if (te->type == CAIRN_FT_FILE && !(l && local_matches(rootfd, l, s, te))) {
+			if (w.n == CAIRN_XFER_WINDOW && fetch_wait_one(&w, err) < 0)
+				goto out;
+			if (fetch_start(&w, i, out.n - 1, err) < 0)
+				goto out;
+			fetched++;
+			fetched_bytes += te->size;
+			continue;
+		}
+		bool fix = !l || (te->type != CAIRN_FT_DIR && l->mtime_ns != te->mtime_ns) ||
+		           (te->type == CAIRN_FT_FILE && l->mode != te->mode);
+		if (fix && (dfd = cairn_open_parent(rootfd, te->path, &base)) < 0) {
 			cairn_seterr(err, "cannot open the directory of %.200s: %s", te->path,
 			             strerror(errno));
 			goto out;
 		}
-		struct stat sb;
-		struct cairn_entry *oe = cairn_manifest_add(&out, te->path, te->type);
 		if (te->type == CAIRN_FT_DIR) {
 			if (!l && mkdirat(dfd, base, 0700) < 0 && errno != EEXIST) {
 				cairn_setuerr(err, "cannot create directory %.200s: %s", te->path,
@@ -265,15 +290,19 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 				              strerror(errno));
 				goto out;
 			}
-			set_times(dfd, base, te->mtime_ns, AT_SYMLINK_NOFOLLOW);
-			if (fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0)
-				cairn_entry_set_stat(oe, &sb);
+			if (fix) {
+				set_times(dfd, base, te->mtime_ns, AT_SYMLINK_NOFOLLOW);
+				if (fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+					cairn_entry_set_stat(oe, &sb);
+			} else {
+				copy_stat(oe, l);
+			}
 			oe->mode = 0777;
 			oe->target = xstrdup(te->target);
 			continue;
 		}
-		if (l && local_matches(rootfd, l, s, te)) {
-			cached++;
+		cached++;
+		if (fix) {
 			if (l->mode != te->mode)
 				(void)!fchmodat(dfd, base, te->mode & 0777, 0);
 			if (l->mtime_ns != te->mtime_ns)
@@ -283,16 +312,10 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 				             strerror(errno));
 				goto out;
 			}
+			cairn_entry_set_stat(oe, &sb);
 		} else {
-			if (w.n == CAIRN_XFER_WINDOW && fetch_wait_one(&w, err) < 0)
-				goto out;
-			if (fetch_start(&w, i, out.n - 1, err) < 0)
-				goto out;
-			fetched++;
-			fetched_bytes += te->size;
-			continue;
+			copy_stat(oe, l);
 		}
-		cairn_entry_set_stat(oe, &sb);
 		memcpy(oe->sha256, te->sha256, sizeof(oe->sha256));
 		memcpy(oe->md5, te->md5, sizeof(oe->md5));
 	}
@@ -320,12 +343,20 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 	}
 	out.version = t->version;
 	{
-		autofree char *doc = cairn_manifest_to_json(&out, true);
 		autofree char *counts = xasprintf("%llu %llu %llu", cached, fetched, fetched_bytes);
-		if (cairn_wire_send_doc(sock, doc) < 0 ||
-		    cairn_wire_send_str(sock, FR_JSON, counts) < 0) {
-			cairn_seterr(err, "lost the root side: %s", strerror(errno));
-			goto out;
+		/* Nothing moved and the tree is what the state says: root keeps it. */
+		if (!fetched && !removed && cairn_manifest_unchanged(&out, &c->state)) {
+			if (cairn_wire_send_str(sock, FR_SAME, counts) < 0) {
+				cairn_seterr(err, "lost the root side: %s", strerror(errno));
+				goto out;
+			}
+		} else {
+			autofree char *doc = cairn_manifest_to_json(&out, true);
+			if (cairn_wire_send_doc(sock, doc) < 0 ||
+			    cairn_wire_send_str(sock, FR_JSON, counts) < 0) {
+				cairn_seterr(err, "lost the root side: %s", strerror(errno));
+				goto out;
+			}
 		}
 	}
 	rv = 0;
@@ -511,6 +542,15 @@ static int hydrate_serve_loop(struct cairn_pool *pool, int sock, struct hydrate_
 			}
 			break;
 		}
+		case FR_SAME:
+			if (sscanf(buf, "%llu %llu %llu", &c->stats->cached, &c->stats->moved,
+			           &c->stats->moved_bytes) != 3) {
+				cairn_seterr(err, "volume %s: bad counters from worker", c->vol);
+				return -1;
+			}
+			c->same = true;
+			have_state = true;
+			break;
 		case FR_DONE:
 			if (!have_state) {
 				cairn_seterr(err, "volume %s: worker ended without a state",
@@ -541,23 +581,36 @@ static int hydrate_serve(int sock, void *arg, struct cairn_err *err)
 	return rv;
 }
 
-int cairn_hydrate(struct cairn_store *st, const char *ws, const char *vol,
-                  const struct cairn_manifest *target, struct cairn_cache_vol *cv,
-                  const struct cairn_user *u, struct cairn_xfer_stats *stats, struct cairn_err *err)
+/* target NULL: the cache state is the target, if it holds version state_version
+ * (else 1, nothing done). */
+static int hydrate_run(struct cairn_store *st, const char *ws, const char *vol,
+                       const struct cairn_manifest *target, unsigned state_version,
+                       struct cairn_cache_vol *cv, const struct cairn_user *u,
+                       struct cairn_xfer_stats *stats, struct cairn_err *err)
 {
 	double t0 = now_seconds();
-	struct hydrate_ctx c = {.st = st,
-	                        .ws = ws,
-	                        .vol = vol,
-	                        .target = target,
-	                        .cv = cv,
-	                        .stats = stats,
-	                        .uid = u->uid};
+	struct hydrate_ctx c = {
+	    .st = st, .ws = ws, .vol = vol, .cv = cv, .stats = stats, .uid = u->uid};
 	memset(stats, 0, sizeof(*stats));
 	cairn_manifest_init(&c.newstate);
 	cairn_cache_load_state(cv, &c.state);
+	if (!target) {
+		if (c.state.version != state_version || state_version == 0) {
+			cairn_manifest_free(&c.state);
+			return 1;
+		}
+		target = &c.state;
+	}
+	c.target = target;
 	int rv = cairn_worker_run(u, &cv->datafd, hydrate_worker, hydrate_serve, &c, err);
-	if (rv == 0) {
+	if (rv == 0 && c.same) {
+		/* The tree is the state, and the state is the target's content. */
+		if (c.state.version != target->version) {
+			c.state.version = target->version;
+			rv = cairn_cache_save_state(cv, &c.state, err);
+		}
+		cairn_cache_touch(cv);
+	} else if (rv == 0) {
 		/* Keep only what matches the target: the state decides what a later sync
 		 * may skip, so it must not carry anything the worker made up. */
 		size_t keep = 0;
@@ -591,6 +644,21 @@ int cairn_hydrate(struct cairn_store *st, const char *ws, const char *vol,
 	cairn_manifest_free(&c.state);
 	cairn_manifest_free(&c.newstate);
 	return rv;
+}
+
+int cairn_hydrate(struct cairn_store *st, const char *ws, const char *vol,
+                  const struct cairn_manifest *target, struct cairn_cache_vol *cv,
+                  const struct cairn_user *u, struct cairn_xfer_stats *stats, struct cairn_err *err)
+{
+	return hydrate_run(st, ws, vol, target, 0, cv, u, stats, err);
+}
+
+int cairn_hydrate_from_state(struct cairn_store *st, const char *ws, const char *vol,
+                             unsigned version, struct cairn_cache_vol *cv,
+                             const struct cairn_user *u, struct cairn_xfer_stats *stats,
+                             struct cairn_err *err)
+{
+	return hydrate_run(st, ws, vol, NULL, version, cv, u, stats, err);
 }
 
 char *cairn_hydrate_summary(const char *vol, const struct cairn_xfer_stats *s)

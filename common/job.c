@@ -271,7 +271,14 @@ static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st
 		struct cairn_err ignore = {0};
 		(void)cairn_volume_index_current(st, rec->workspace, vs->name, &ignore);
 	}
-	if (cairn_volume_load_head(st, rec->workspace, vs->name, &head, &exists, err) < 0)
+	/* A cache already holding the head version is its own target: no manifest
+	 * to fetch (the worker still checks every file against the state). */
+	unsigned cached = 0;
+	if (cairn_cache_state_version(&cv, &cached) < 0)
+		cached = 0;
+	int same = cairn_volume_load_head_unless(st, rec->workspace, vs->name, cached, &head,
+	                                         &exists, err);
+	if (same < 0)
 		goto out;
 	if (vs->readonly && !exists) {
 		cairn_setuerr(err,
@@ -281,7 +288,18 @@ static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st
 		goto out;
 	}
 
-	if (cairn_hydrate(st, rec->workspace, vs->name, &head, &cv, js->user, &stats, err) < 0)
+	int h = same ? cairn_hydrate_from_state(st, rec->workspace, vs->name, head.version, &cv,
+	                                        js->user, &stats, err)
+	             : 1;
+	if (h == 1 && same) {
+		/* The state was unreadable after all: fetch the manifest. */
+		cairn_manifest_free(&head);
+		if (cairn_volume_load_head(st, rec->workspace, vs->name, &head, &exists, err) < 0)
+			goto out;
+	}
+	if (h == 1)
+		h = cairn_hydrate(st, rec->workspace, vs->name, &head, &cv, js->user, &stats, err);
+	if (h < 0)
 		goto out;
 	struct cairn_job_volume *jv = &rec->vol[rec->nvol++];
 	jv->name = xstrdup(vs->name);

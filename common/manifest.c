@@ -379,3 +379,31 @@ bool cairn_manifest_same_content(const struct cairn_manifest *a, const struct ca
 			return false;
 	return true;
 }
+
+bool cairn_manifest_unchanged(const struct cairn_manifest *scan, const struct cairn_manifest *state)
+{
+	if (scan->n != state->n)
+		return false;
+	for (size_t i = 0; i < scan->n; i++) {
+		const struct cairn_entry *a = &scan->e[i], *b = &state->e[i];
+		if (strcmp(a->path, b->path) || a->type != b->type)
+			return false;
+		switch (a->type) {
+		case CAIRN_FT_FILE:
+			if (a->mode != b->mode || a->size != b->size ||
+			    a->mtime_ns != b->mtime_ns || a->ino != b->ino || !b->ino ||
+			    a->ctime_ns != b->ctime_ns)
+				return false;
+			break;
+		case CAIRN_FT_DIR:
+			if (a->mode != b->mode)
+				return false;
+			break;
+		case CAIRN_FT_SYMLINK:
+			if (strcmp(a->target, b->target))
+				return false;
+			break;
+		}
+	}
+	return true;
+}

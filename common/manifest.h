@@ -28,6 +28,9 @@ struct cairn_entry {
 	/* Node-local cache state only (not in committed manifests). */
 	uint64_t ino;
 	int64_t ctime_ns;
+	/* From a scan only (never saved): owner, and whether setuid/setgid was set. */
+	uint32_t uid;
+	bool setid;
 };
 
 struct cairn_manifest {
@@ -62,5 +65,11 @@ uint64_t cairn_manifest_bytes(const struct cairn_manifest *m);
 size_t cairn_manifest_files(const struct cairn_manifest *m);
 /* True if both hold the same entries (paths, types, modes, digests, targets, mtimes). */
 bool cairn_manifest_same_content(const struct cairn_manifest *a, const struct cairn_manifest *b);
+/* A tree scanned now (stat only) is the one a cache state recorded: the same
+ * entries, and every file with the size, times, inode and ctime the state saw,
+ * so the state's digests still hold. Lets no-change hydrates and syncs skip
+ * sending, parsing and saving whole manifests. */
+bool cairn_manifest_unchanged(const struct cairn_manifest *scan,
+                              const struct cairn_manifest *state);
 
 #endif

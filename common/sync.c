@@ -29,6 +29,7 @@ struct sync_ctx {
 	size_t nuploaded;
 	unsigned long long up_bytes;
 	unsigned long long skipped;
+	bool same; /* the worker found the tree exactly as the state says */
 };
 
 /* ---- worker side ---- */
@@ -130,8 +131,19 @@ static int sync_worker(int sock, void *arg, struct cairn_err *err)
 	while (w.n > 0)
 		if (send_wait_one(&w, err) < 0)
 			goto out;
-	doc = cairn_manifest_to_json(&local, true);
 	cnt = xasprintf("%zu", skipped);
+	/* Nothing to send and the tree is what the state recorded: no new version,
+	 * and no need to ship the whole manifest to say so. */
+	if (w.next_id == 0 && c->state.version != 0 &&
+	    cairn_manifest_unchanged(&local, &c->state)) {
+		if (cairn_wire_send_str(sock, FR_SAME, cnt) < 0) {
+			cairn_seterr(err, "lost the root side: %s", strerror(errno));
+			goto out;
+		}
+		rv = 0;
+		goto out;
+	}
+	doc = cairn_manifest_to_json(&local, true);
 	if (cairn_wire_send_doc(sock, doc) < 0 || cairn_wire_send_str(sock, FR_JSON, cnt) < 0) {
 		cairn_seterr(err, "lost the root side: %s", strerror(errno));
 		goto out;
@@ -336,6 +348,16 @@ static int sync_serve_loop(struct cairn_pool *pool, int sock, struct sync_ctx *c
 			have = true;
 			break;
 		}
+		case FR_SAME: {
+			unsigned long long sk = 0;
+			if (parse_uint(buf, UINT32_MAX, &sk) < 0) {
+				cairn_seterr(err, "volume %s: bad counters from worker", c->vol);
+				return -1;
+			}
+			c->skipped = sk;
+			c->same = have = true;
+			break;
+		}
 		case FR_DONE:
 			if (!have)
 				cairn_seterr(err, "volume %s: worker ended without a manifest",
@@ -419,6 +441,14 @@ int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct c
 	cairn_cache_load_state(cv, &c.state);
 	if (cairn_worker_run(u, &cv->datafd, sync_worker, sync_serve, &c, err) < 0)
 		goto out;
+	if (c.same) {
+		stats->skipped = c.skipped;
+		stats->version = c.state.version;
+		stats->files = cairn_manifest_files(&c.state);
+		stats->bytes = cairn_manifest_bytes(&c.state);
+		rv = 0;
+		goto done;
+	}
 	if (check_digests(&c, err) < 0)
 		goto out;
 	for (size_t i = 0; i < c.state.n; i++)
@@ -453,6 +483,7 @@ int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct c
 out:
 	stats->files = cairn_manifest_files(&c.newm);
 	stats->bytes = cairn_manifest_bytes(&c.newm);
+done:
 	stats->seconds = now_seconds() - t0;
 	cairn_manifest_free(&c.state);
 	cairn_manifest_free(&c.newm);

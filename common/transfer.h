@@ -26,6 +26,14 @@ int cairn_hydrate(struct cairn_store *st, const char *ws, const char *vol,
                   const struct cairn_user *u, struct cairn_xfer_stats *stats,
                   struct cairn_err *err);
 
+/* The same when the node cache already holds `version` (the head): its state is
+ * the target, so no manifest is fetched; every file is still checked against it.
+ * Returns 1, having done nothing, if the state does not hold that version. */
+int cairn_hydrate_from_state(struct cairn_store *st, const char *ws, const char *vol,
+                             unsigned version, struct cairn_cache_vol *cv,
+                             const struct cairn_user *u, struct cairn_xfer_stats *stats,
+                             struct cairn_err *err);
+
 /* Upload what changed in cv's tree since the cache state (what hydrate recorded:
  * version N) and commit version N+1 under `lease`. No change: no commit. Unchanged files are
  * recognised by (size, mtime, inode, ctime) and never re-read. */

@@ -36,6 +36,8 @@ void cairn_entry_set_stat(struct cairn_entry *e, const struct stat *sb)
 	e->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000LL + sb->st_mtim.tv_nsec;
 	e->ctime_ns = (int64_t)sb->st_ctim.tv_sec * 1000000000LL + sb->st_ctim.tv_nsec;
 	e->ino = (uint64_t)sb->st_ino;
+	e->uid = (uint32_t)sb->st_uid;
+	e->setid = (sb->st_mode & 06000) != 0;
 }
 
 static int scan_dir(int dfd, const char *rel, bool drop_tmp, struct cairn_manifest *out,

@@ -81,9 +81,23 @@ int cairn_volume_load_version(struct cairn_store *st, const char *ws, const char
 int cairn_volume_load_head(struct cairn_store *st, const char *ws, const char *vol,
                            struct cairn_manifest *out, int *exists, struct cairn_err *err)
 {
+	return cairn_volume_load_head_unless(st, ws, vol, 0, out, exists, err) < 0 ? -1 : 0;
+}
+
+int cairn_volume_load_head_unless(struct cairn_store *st, const char *ws, const char *vol,
+                                  unsigned have, struct cairn_manifest *out, int *exists,
+                                  struct cairn_err *err)
+{
 	struct cairn_vstate s;
 	if (cairn_vstate_load(st, ws, vol, &s, err) < 0)
 		return -1;
+	if (have && s.version == have) {
+		cairn_vstate_free(&s);
+		cairn_manifest_init(out);
+		out->version = have;
+		*exists = 1;
+		return 1;
+	}
 	if (s.version == 0) {
 		cairn_vstate_free(&s);
 		cairn_manifest_init(out);

@@ -27,6 +27,12 @@ char *cairn_key_volume_prefix(const char *ws, const char *vol);
  * empty (and *exists = 0). */
 int cairn_volume_load_head(struct cairn_store *st, const char *ws, const char *vol,
                            struct cairn_manifest *out, int *exists, struct cairn_err *err);
+/* As cairn_volume_load_head, unless the head is version `have` (not 0): then 1
+ * with only out->version set, since the caller holds that version already
+ * (a node cache's state); saves fetching and parsing the manifest. */
+int cairn_volume_load_head_unless(struct cairn_store *st, const char *ws, const char *vol,
+                                  unsigned have, struct cairn_manifest *out, int *exists,
+                                  struct cairn_err *err);
 int cairn_volume_load_version(struct cairn_store *st, const char *ws, const char *vol,
                               unsigned version, struct cairn_manifest *out, struct cairn_err *err);
 

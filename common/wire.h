@@ -22,7 +22,9 @@ enum cairn_frame {
 	                   root fills it and answers OK "ID" (or ERR) */
 	FR_SEND = 'S',  /* worker -> root: "ID PATH" + the file opened for reading; root
 	                   stores it and answers HASH "ID sha256 md5 size" (or ERR) */
-	FR_OK = 'K',
+	FR_OK = 'K',    /* root -> worker: "ID": that file is filled and checked */
+	FR_SAME = '=',  /* worker -> root: the tree is exactly the cache state; payload
+	                   the counters; no manifest follows */
 };
 
 int cairn_wire_send(int fd, char type, const void *buf, size_t len);

@@ -60,6 +60,19 @@ crun --volume agent:.agent -- sh -c 'rm -rf .agent/d .agent/evil'
 res=$(crun --volume agent:.agent -- ls -A .agent)
 check "run: deletions are synced" [ "$res" = memory.md ]
 
+# 3b. A stale cache catches up with a version written from another cache (another
+# node): a retargeted symlink, a file that became a directory, new contents, modes.
+sed "s|^CacheDir = .*|CacheDir = $T/cache-other|" "$T/cairn.conf" >"$T/other.conf"
+crun --volume moved:.m -- sh -c 'echo a > .m/a && echo b > .m/b && ln -s a .m/ln && mkdir .m/dir && echo 1 > .m/dir/f'
+CAIRN_CONF=$T/other.conf crun --volume moved:.m -- sh -c 'ln -sfn b .m/ln && echo 2 > .m/dir/f && rm .m/a && mkdir .m/a && echo in > .m/a/x && chmod 600 .m/b'
+res=$(crun --volume moved:.m -- sh -c 'readlink .m/ln; cat .m/dir/f; cat .m/a/x; stat -c %a .m/b')
+check "run: a stale cache follows a retargeted symlink" [ "$(sed -n 1p <<<"$res")" = b ]
+check "run: a stale cache gets the new contents" [ "$(sed -n 2p <<<"$res")" = 2 ]
+check "run: a stale cache turns a file into a directory" [ "$(sed -n 3p <<<"$res")" = in ]
+check "run: a stale cache gets the new mode" [ "$(sed -n 4p <<<"$res")" = 600 ]
+check "run: the catching-up hydrate fetched only what changed" \
+	grep -q 'version 2, 4 files, .*, 1 from cache, 2 fetched' "$T/stderr"
+
 # 4. Read-only mounts are never synced.
 crun --volume agent:.agent:ro -- sh -c 'echo changed > .agent/memory.md' 2>/dev/null
 check "run: a read-only volume cannot be written" [ "$(crun --volume agent:.agent -- cat .agent/memory.md)" = one ]
