@@ -120,11 +120,58 @@ static const char *type_name(enum cairn_ftype t)
 	return t == CAIRN_FT_DIR ? "dir" : t == CAIRN_FT_SYMLINK ? "symlink" : "file";
 }
 
+/* A growing text buffer for the JSON lines. */
+struct out_text {
+	char *p;
+	size_t len, cap;
+};
+
+static void out_add_line(struct out_text *t, json_t *o)
+{
+	char *line = json_dumps(o, JSON_COMPACT);
+	size_t n = strlen(line);
+	if (t->len + n + 2 > t->cap) {
+		t->cap = (t->len + n + 2) * 2;
+		t->p = xrealloc(t->p, t->cap);
+	}
+	memcpy(t->p + t->len, line, n);
+	t->len += n;
+	t->p[t->len++] = '\n';
+	t->p[t->len] = '\0';
+	free(line);
+	json_decref(o);
+}
+
+static json_t *entry_json(const struct cairn_entry *e, bool with_local)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "path", json_string(e->path));
+	json_object_set_new(o, "type", json_string(type_name(e->type)));
+	if (e->type != CAIRN_FT_SYMLINK)
+		json_object_set_new(o, "mode", json_integer(e->mode));
+	json_object_set_new(o, "mtime_ns", json_integer(e->mtime_ns));
+	if (e->type == CAIRN_FT_FILE) {
+		json_object_set_new(o, "size", json_integer((json_int_t)e->size));
+		json_object_set_new(o, "sha256", json_string(e->sha256));
+		json_object_set_new(o, "md5", json_string(e->md5));
+	}
+	if (e->type == CAIRN_FT_SYMLINK)
+		json_object_set_new(o, "target", json_string(e->target));
+	if (with_local) {
+		json_object_set_new(o, "ino", json_integer((json_int_t)e->ino));
+		json_object_set_new(o, "ctime_ns", json_integer(e->ctime_ns));
+	}
+	return o;
+}
+
+/* Format 2: JSON lines, a header object then one object per entry. Each line is
+ * built and dumped on its own, so memory stays at the text plus one entry
+ * however large the volume (a whole-document tree costs several times the text). */
 char *cairn_manifest_to_json(const struct cairn_manifest *m, bool with_local)
 {
+	struct out_text t = {0};
 	json_t *root = json_object();
-	json_t *files = json_array();
-	json_object_set_new(root, "format", json_integer(1));
+	json_object_set_new(root, "format", json_integer(2));
 	json_object_set_new(root, "version", json_integer(m->version));
 	json_object_set_new(root, "parent", json_integer(m->parent));
 	if (m->workspace)
@@ -138,31 +185,11 @@ char *cairn_manifest_to_json(const struct cairn_manifest *m, bool with_local)
 		json_object_set_new(root, "user", json_string(m->user));
 	if (m->host)
 		json_object_set_new(root, "host", json_string(m->host));
-	for (size_t i = 0; i < m->n; i++) {
-		const struct cairn_entry *e = &m->e[i];
-		json_t *o = json_object();
-		json_object_set_new(o, "path", json_string(e->path));
-		json_object_set_new(o, "type", json_string(type_name(e->type)));
-		if (e->type != CAIRN_FT_SYMLINK)
-			json_object_set_new(o, "mode", json_integer(e->mode));
-		json_object_set_new(o, "mtime_ns", json_integer(e->mtime_ns));
-		if (e->type == CAIRN_FT_FILE) {
-			json_object_set_new(o, "size", json_integer((json_int_t)e->size));
-			json_object_set_new(o, "sha256", json_string(e->sha256));
-			json_object_set_new(o, "md5", json_string(e->md5));
-		}
-		if (e->type == CAIRN_FT_SYMLINK)
-			json_object_set_new(o, "target", json_string(e->target));
-		if (with_local) {
-			json_object_set_new(o, "ino", json_integer((json_int_t)e->ino));
-			json_object_set_new(o, "ctime_ns", json_integer(e->ctime_ns));
-		}
-		json_array_append_new(files, o);
-	}
-	json_object_set_new(root, "files", files);
-	char *s = json_dumps(root, JSON_COMPACT);
-	json_decref(root);
-	return s;
+	json_object_set_new(root, "entries", json_integer((json_int_t)m->n));
+	out_add_line(&t, root);
+	for (size_t i = 0; i < m->n; i++)
+		out_add_line(&t, entry_json(&m->e[i], with_local));
+	return t.p;
 }
 
 static int get_str(json_t *o, const char *k, char **out, bool required, struct cairn_err *err)
@@ -268,12 +295,54 @@ static int parse_entry(json_t *o, struct cairn_manifest *m, struct cairn_err *er
 	return 0;
 }
 
-int cairn_manifest_from_json(const char *text, size_t len, struct cairn_manifest *m,
-                             struct cairn_err *err)
+static int parse_header(json_t *root, struct cairn_manifest *m, struct cairn_err *err)
+{
+	json_int_t version = 0, parent = 0, created = 0;
+	if (get_int(root, "version", 0, UINT32_MAX, &version, true, err) < 0 ||
+	    get_int(root, "parent", 0, UINT32_MAX, &parent, false, err) < 0 ||
+	    get_int(root, "created", 0, INT64_MAX, &created, false, err) < 0 ||
+	    get_str(root, "workspace", &m->workspace, false, err) < 0 ||
+	    get_str(root, "volume", &m->volume, false, err) < 0 ||
+	    get_str(root, "job", &m->job, false, err) < 0 ||
+	    get_str(root, "user", &m->user, false, err) < 0 ||
+	    get_str(root, "host", &m->host, false, err) < 0)
+		return -1;
+	m->version = (unsigned)version;
+	m->parent = (unsigned)parent;
+	m->created = created;
+	return 0;
+}
+
+/* Sorted, no path twice, every parent a directory entry. */
+static int check_tree(struct cairn_manifest *m, struct cairn_err *err)
+{
+	cairn_manifest_sort(m);
+	for (size_t i = 1; i < m->n; i++)
+		if (!strcmp(m->e[i - 1].path, m->e[i].path)) {
+			cairn_seterr(err, "manifest: entry \"%.64s\" appears twice", m->e[i].path);
+			return -1;
+		}
+	for (size_t i = 0; i < m->n; i++) {
+		const char *slash = strrchr(m->e[i].path, '/');
+		if (!slash)
+			continue;
+		autofree char *dir = strndup(m->e[i].path, (size_t)(slash - m->e[i].path));
+		const struct cairn_entry *p = cairn_manifest_find(m, dir);
+		if (!p || p->type != CAIRN_FT_DIR) {
+			cairn_seterr(err, "manifest: entry \"%.64s\" has no parent directory entry",
+			             m->e[i].path);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Format 1: one JSON document with a "files" array. */
+static int from_document(const char *text, size_t len, struct cairn_manifest *m,
+                         struct cairn_err *err)
 {
 	json_error_t jerr;
-	json_int_t version = 0, parent = 0, created = 0, format = 0;
-	cairn_manifest_init(m);
+	json_int_t format = 0;
 	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		cairn_seterr(err, "manifest: invalid JSON at line %d: %s", jerr.line, jerr.text);
@@ -284,19 +353,8 @@ int cairn_manifest_from_json(const char *text, size_t len, struct cairn_manifest
 		cairn_seterr(err, "manifest: not a JSON object");
 		goto out;
 	}
-	if (get_int(root, "format", 1, 1, &format, true, err) < 0 ||
-	    get_int(root, "version", 0, UINT32_MAX, &version, true, err) < 0 ||
-	    get_int(root, "parent", 0, UINT32_MAX, &parent, false, err) < 0 ||
-	    get_int(root, "created", 0, INT64_MAX, &created, false, err) < 0 ||
-	    get_str(root, "workspace", &m->workspace, false, err) < 0 ||
-	    get_str(root, "volume", &m->volume, false, err) < 0 ||
-	    get_str(root, "job", &m->job, false, err) < 0 ||
-	    get_str(root, "user", &m->user, false, err) < 0 ||
-	    get_str(root, "host", &m->host, false, err) < 0)
+	if (get_int(root, "format", 1, 1, &format, true, err) < 0 || parse_header(root, m, err) < 0)
 		goto out;
-	m->version = (unsigned)version;
-	m->parent = (unsigned)parent;
-	m->created = created;
 	json_t *files = json_object_get(root, "files");
 	if (!json_is_array(files)) {
 		cairn_seterr(err, "manifest: \"files\" must be an array");
@@ -309,28 +367,66 @@ int cairn_manifest_from_json(const char *text, size_t len, struct cairn_manifest
 		if (parse_entry(o, m, err) < 0)
 			goto out;
 	}
-	cairn_manifest_sort(m);
-	for (i = 1; i < m->n; i++)
-		if (!strcmp(m->e[i - 1].path, m->e[i].path)) {
-			cairn_seterr(err, "manifest: entry \"%.64s\" appears twice", m->e[i].path);
-			goto out;
-		}
-	/* Every parent of an entry must be a directory entry of the manifest. */
-	for (i = 0; i < m->n; i++) {
-		const char *slash = strrchr(m->e[i].path, '/');
-		if (!slash)
-			continue;
-		autofree char *dir = strndup(m->e[i].path, (size_t)(slash - m->e[i].path));
-		const struct cairn_entry *p = cairn_manifest_find(m, dir);
-		if (!p || p->type != CAIRN_FT_DIR) {
-			cairn_seterr(err, "manifest: entry \"%.64s\" has no parent directory entry",
-			             m->e[i].path);
-			goto out;
-		}
-	}
 	rv = 0;
 out:
 	json_decref(root);
+	return rv;
+}
+
+/* Format 2: the header line (already parsed), then one entry per line. */
+static int from_lines(json_t *hdr, const char *p, const char *end, struct cairn_manifest *m,
+                      struct cairn_err *err)
+{
+	json_int_t entries = 0;
+	if (parse_header(hdr, m, err) < 0 ||
+	    get_int(hdr, "entries", 0, INT32_MAX, &entries, true, err) < 0)
+		return -1;
+	size_t line = 1;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *stop = nl ? nl : end;
+		line++;
+		if (stop > p) {
+			json_error_t jerr;
+			json_t *o =
+			    json_loadb(p, (size_t)(stop - p), JSON_REJECT_DUPLICATES, &jerr);
+			if (!o) {
+				cairn_seterr(err, "manifest: invalid JSON at line %zu: %s", line,
+				             jerr.text);
+				return -1;
+			}
+			int r = parse_entry(o, m, err);
+			json_decref(o);
+			if (r < 0)
+				return -1;
+		}
+		p = nl ? nl + 1 : end;
+	}
+	if ((json_int_t)m->n != entries) {
+		cairn_seterr(err, "manifest: %zu entries where the header says %lld (truncated?)",
+		             m->n, (long long)entries);
+		return -1;
+	}
+	return 0;
+}
+
+int cairn_manifest_from_json(const char *text, size_t len, struct cairn_manifest *m,
+                             struct cairn_err *err)
+{
+	cairn_manifest_init(m);
+	const char *nl = memchr(text, '\n', len);
+	json_error_t jerr;
+	json_t *first =
+	    nl ? json_loadb(text, (size_t)(nl - text), JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	json_t *fv = json_is_object(first) ? json_object_get(first, "format") : NULL;
+	int rv;
+	if (json_is_integer(fv) && json_integer_value(fv) == 2)
+		rv = from_lines(first, nl + 1, text + len, m, err);
+	else
+		rv = from_document(text, len, m, err);
+	json_decref(first);
+	if (rv == 0)
+		rv = check_tree(m, err);
 	if (rv < 0)
 		cairn_manifest_free(m);
 	return rv;

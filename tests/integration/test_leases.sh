@@ -171,6 +171,16 @@ def revisions(voldir):
     return out
 
 
+def load_manifest(text):
+    """A manifest: format 2 is JSON lines (a header, then one entry per line)."""
+    first, _, rest = text.partition("\n")
+    head = json.loads(first)
+    if head.get("format") == 2:
+        head["files"] = [json.loads(l) for l in rest.splitlines() if l.strip()]
+        return head
+    return json.loads(text)
+
+
 def latest(voldir):
     d = os.path.join(voldir, "state")
     names = sorted(n for n in os.listdir(d) if n.isdigit()) if os.path.isdir(d) else []
@@ -315,7 +325,7 @@ def check(voldir, results, logpath):
         n = by_job.get(m.group(1)) if m else None
         try:
             with open(os.path.join(cdir, c)) as f:
-                man = json.load(f)
+                man = load_manifest(f.read())
             sha = [e["sha256"] for e in man["files"] if e["path"] == "log"]
             with open(os.path.join(store, man["workspace"], "objects", sha[0][:2], sha[0])) as f:
                 lines = f.read().splitlines()
