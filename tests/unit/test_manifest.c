@@ -9,6 +9,7 @@
 
 #include "manifest.h"
 #include "tap.h"
+#include "testutil.h"
 #include "util.h"
 
 #define SHA_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -260,6 +261,53 @@ static void test_empty_manifest(void)
 		CHECK("defaults: parent defaults to 0", back.parent == 0 && back.version == 3);
 		cairn_manifest_free(&back);
 	}
+}
+
+/* Format 2 is JSON lines: a header with the entry count, then an entry a line. */
+static void test_json_lines(void)
+{
+	struct cairn_manifest m, back;
+	struct cairn_err err = {0};
+	cairn_manifest_init(&m);
+	m.version = 4;
+	cairn_manifest_add(&m, "d", CAIRN_FT_DIR)->mode = 0755;
+	struct cairn_entry *f = cairn_manifest_add(&m, "d/f", CAIRN_FT_FILE);
+	f->size = 3;
+	memset(f->sha256, 'a', 64);
+	memset(f->md5, 'b', 32);
+	cairn_manifest_sort(&m);
+	char *text = cairn_manifest_to_json(&m, false);
+	size_t lines = 0;
+	for (const char *p = text; *p; p++)
+		lines += *p == '\n';
+	CHECK("lines: a header and one line per entry", lines == 3);
+	CHECK("lines: the header says format 2 and the count",
+	      has(text, "\"format\":2") && has(text, "\"entries\":2"));
+	CHECK("lines: round trip", cairn_manifest_from_json(text, strlen(text), &back, &err) == 0 &&
+	                               back.n == 2 && back.version == 4 &&
+	                               !strcmp(back.e[1].path, "d/f") && back.e[1].size == 3);
+	cairn_manifest_free(&back);
+
+	/* A manifest cut after a line is refused, not read as a smaller volume. */
+	char *cut = strdup(text);
+	char *last = strrchr(cut, '\n');
+	*last = '\0';
+	last = strrchr(cut, '\n');
+	last[1] = '\0';
+	err = (struct cairn_err){0};
+	CHECK("lines: a truncated manifest is refused",
+	      cairn_manifest_from_json(cut, strlen(cut), &back, &err) < 0 &&
+	          has(err.msg, "truncated"));
+	free(cut);
+
+	char *bad = xasprintf("%.*s{\"path\":\n", (int)(strchr(text, '\n') - text + 1), text);
+	err = (struct cairn_err){0};
+	CHECK("lines: a broken line is refused with its number",
+	      cairn_manifest_from_json(bad, strlen(bad), &back, &err) < 0 &&
+	          has(err.msg, "invalid JSON at line 2"));
+	free(bad);
+	free(text);
+	cairn_manifest_free(&m);
 }
 
 static void test_setid_stripped(void)
@@ -705,6 +753,7 @@ int main(void)
 	round_trip(true);
 	test_empty_manifest();
 	test_setid_stripped();
+	test_json_lines();
 	test_same_content();
 	test_relpath_check();
 	test_symlink_target_check();
