@@ -89,7 +89,7 @@ void s3_backoff(int attempt);
 /* store_s3_large.c: objects from an open file (multipart past a threshold) and
  * into one (ranged parallel GETs past a threshold, resumed where they broke). */
 int s3_put_fd(struct cairn_store *st, const char *key, int fd, uint64_t size, const char *sha256,
-              const char *md5, unsigned flags, struct cairn_err *err);
+              const char *md5, char (*part_md5)[33], unsigned flags, struct cairn_err *err);
 int s3_get_fd(struct cairn_store *st, const char *key, int fd, uint64_t size, char sha256[65],
               struct cairn_err *err);
 

@@ -253,14 +253,24 @@ static ssize_t fd_check_read(void *arg, void *buf, size_t len, struct cairn_err 
 	return n;
 }
 
+uint64_t cairn_part_size(uint64_t size)
+{
+	/* 16 MiB, doubled until S3's limit of 10,000 parts holds. */
+	uint64_t p = 16ULL * 1024 * 1024;
+	while ((size + p - 1) / p > 10000)
+		p *= 2;
+	return p;
+}
+
 int cairn_store_put_fd(struct cairn_store *st, const char *key, int fd, uint64_t size,
-                       const char *sha256, const char *md5, unsigned flags, struct cairn_err *err)
+                       const char *sha256, const char *md5, char (*part_md5)[33], unsigned flags,
+                       struct cairn_err *err)
 {
 	if (!key_ok(key, err))
 		return -1;
 	cairn_store_fault_point();
 	if (st->ops->put_fd)
-		return st->ops->put_fd(st, key, fd, size, sha256, md5, flags, err);
+		return st->ops->put_fd(st, key, fd, size, sha256, md5, part_md5, flags, err);
 	struct fd_check_source src = {.fd = fd, .size = size};
 	if (cairn_digest_init(&src.dg) < 0) {
 		cairn_seterr(err, "cannot start a digest");

@@ -38,7 +38,8 @@ struct cairn_store_ops {
 	/* Optional: store size bytes of fd (read with pread from 0) whose digests are
 	 * known; the backend has the server check them. */
 	int (*put_fd)(struct cairn_store *st, const char *key, int fd, uint64_t size,
-	              const char *sha256, const char *md5, unsigned flags, struct cairn_err *err);
+	              const char *sha256, const char *md5, char (*part_md5)[33], unsigned flags,
+	              struct cairn_err *err);
 	/* Optional: write the object (size bytes expected) into fd with pwrite and give
 	 * the SHA-256 of what was written; may fetch ranges in parallel and resume. */
 	int (*get_fd)(struct cairn_store *st, const char *key, int fd, uint64_t size,
@@ -77,9 +78,17 @@ int cairn_store_list(struct cairn_store *st, const char *prefix, cairn_list_fn f
                      struct cairn_err *err);
 
 /* Store the first size bytes of fd, whose SHA-256 and MD5 (hex) the caller
- * computed; fails if the bytes no longer have them. */
+ * computed; fails if the bytes no longer have them. part_md5: NULL, or the MD5
+ * of every part (see cairn_part_size) when size >= CAIRN_MULTIPART_MIN. */
 int cairn_store_put_fd(struct cairn_store *st, const char *key, int fd, uint64_t size,
-                       const char *sha256, const char *md5, unsigned flags, struct cairn_err *err);
+                       const char *sha256, const char *md5, char (*part_md5)[33], unsigned flags,
+                       struct cairn_err *err);
+
+/* Large files go up in parts: from CAIRN_MULTIPART_MIN bytes, in parts of
+ * cairn_part_size(size). A caller that reads the file anyway to hash it may
+ * pass each part's MD5 (hex) to cairn_store_put_fd, sparing a second read. */
+#define CAIRN_MULTIPART_MIN (64ULL * 1024 * 1024)
+uint64_t cairn_part_size(uint64_t size);
 
 /* Fetch an object of size bytes into fd (pwrite from offset 0); sha256 gets the
  * SHA-256 of what was written. More or fewer bytes than size is an error. */

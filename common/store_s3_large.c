@@ -6,8 +6,8 @@
  *
  * Integrity: a single PUT is signed with the file's SHA-256 and carries its
  * Content-MD5, so the server rejects any other bytes. Parts carry their own
- * Content-MD5 (computed from the file just before the part is sent) and go
- * unsigned-payload; the file's size and ctime, taken before the caller hashed
+ * Content-MD5 (from the caller's hash pass, else read just before the part is
+ * sent) and go unsigned-payload; the file's size and ctime, taken before the caller hashed
  * it and again after the last part, must not have changed, or the upload is
  * abandoned. Downloads are hashed in order: a single stream as it arrives, ranges
  * as soon as every earlier range is in (read back from the page cache). */
@@ -25,22 +25,11 @@
 #include "s3_sign.h"
 
 #define MIB (1024ULL * 1024)
-#define PART_MIN (16 * MIB)
-#define MULTIPART_MIN (64 * MIB)
+#define MULTIPART_MIN CAIRN_MULTIPART_MIN
 #define RANGED_MIN (64 * MIB)
-#define MAX_PARTS 10000
 #define PART_THREADS 4
 #define RESUME_MAX 50 /* attempts in all for one range, resumed or not */
 #define READ_CHUNK (256 * 1024)
-
-/* Part size: at least PART_MIN, and few enough parts for S3's limit. */
-static uint64_t part_size(uint64_t size)
-{
-	uint64_t p = PART_MIN;
-	while ((size + p - 1) / p > MAX_PARTS)
-		p *= 2;
-	return p;
-}
 
 struct helper {
 	pthread_t t;
@@ -260,7 +249,8 @@ int s3_get_fd(struct cairn_store *st, const char *key, int fd, uint64_t size, ch
 		cairn_digest_final(&dg, sha256, md5);
 		return rv;
 	}
-	struct download d = {.k = k, .fd = fd, .size = size, .chunk = part_size(size), .dg = dg};
+	struct download d = {
+	    .k = k, .fd = fd, .size = size, .chunk = cairn_part_size(size), .dg = dg};
 	d.nchunks = (unsigned)((size + d.chunk - 1) / d.chunk);
 	d.done = xcalloc(d.nchunks, 1);
 	d.buf = xcalloc(1, READ_CHUNK);
@@ -292,6 +282,7 @@ struct upload {
 	pthread_mutex_t lock;
 	unsigned next;
 	char (*etags)[80];
+	char (*part_md5)[33]; /* from the caller's hash pass, or NULL */
 	bool failed;
 	struct cairn_err err;
 };
@@ -330,7 +321,9 @@ static int upload_part(struct upload *u, struct s3_store *s, unsigned i, char *b
 	uint64_t off = i * u->part;
 	uint64_t end = off + u->part < u->size ? off + u->part : u->size;
 	char md5[CAIRN_MD5_HEX], md5b64[32];
-	if (md5_range(u->fd, off, end, buf, md5) < 0) {
+	if (u->part_md5)
+		memcpy(md5, u->part_md5[i], sizeof(md5));
+	else if (md5_range(u->fd, off, end, buf, md5) < 0) {
 		cairn_seterr(err, "storage: cannot read part %u of the file for %s: %s", i + 1,
 		             u->k, strerror(errno));
 		return -1;
@@ -502,7 +495,7 @@ static bool same_file(const struct stat *a, const struct stat *b)
 }
 
 int s3_put_fd(struct cairn_store *st, const char *key, int fd, uint64_t size, const char *sha256,
-              const char *md5, unsigned flags, struct cairn_err *err)
+              const char *md5, char (*part_md5)[33], unsigned flags, struct cairn_err *err)
 {
 	struct s3_store *s = st->impl;
 	autofree char *k = s3_full_key(s, key);
@@ -518,7 +511,8 @@ int s3_put_fd(struct cairn_store *st, const char *key, int fd, uint64_t size, co
 		cairn_seterr(err, "storage: the file for %s changed before it was uploaded", k);
 		return -1;
 	}
-	struct upload u = {.k = k, .fd = fd, .size = size, .part = part_size(size)};
+	struct upload u = {
+	    .k = k, .fd = fd, .size = size, .part = cairn_part_size(size), .part_md5 = part_md5};
 	u.nparts = (unsigned)((size + u.part - 1) / u.part);
 	u.qid = start_upload(s, k, err);
 	if (!u.qid)

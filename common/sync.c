@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -163,25 +164,51 @@ struct send_task {
 	char *path;
 	char sha[CAIRN_SHA256_HEX], md5[CAIRN_MD5_HEX];
 	uint64_t size;
+	char (*part_md5)[CAIRN_MD5_HEX]; /* large files: each part's MD5 */
 };
 
 /* Hash the file as it is now (pread: the worker shares the file offset). */
-static int hash_file(struct send_task *t, struct cairn_err *err)
+static void part_md5_hex(EVP_MD_CTX *c, char out[CAIRN_MD5_HEX])
+{
+	unsigned char raw[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	EVP_DigestFinal_ex(c, raw, &len);
+	for (unsigned i = 0; i < len; i++)
+		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+}
+
+/* Hash the file as it is now (pread: the worker shares the file offset). A file
+ * large enough to go up in parts gets each part's MD5 in the same pass, so the
+ * upload need not read it a third time. */
+static int hash_file(struct send_task *t, uint64_t planned, struct cairn_err *err)
 {
 	enum { CHUNK = 256 * 1024 };
 	autofree char *buf = xcalloc(1, CHUNK);
 	struct cairn_digest dg;
-	if (cairn_digest_init(&dg) < 0) {
+	EVP_MD_CTX *pc = NULL;
+	uint64_t part = planned >= CAIRN_MULTIPART_MIN ? cairn_part_size(planned) : 0;
+	size_t nparts = part ? (size_t)((planned + part - 1) / part) : 0;
+	if (part) {
+		t->part_md5 = xcalloc(nparts, sizeof(*t->part_md5));
+		pc = EVP_MD_CTX_new();
+	}
+	if (cairn_digest_init(&dg) < 0 ||
+	    (part && (!pc || !EVP_DigestInit_ex(pc, EVP_md5(), NULL)))) {
+		EVP_MD_CTX_free(pc);
 		cairn_seterr(err, "cannot start a digest");
 		return -1;
 	}
 	uint64_t off = 0;
 	for (;;) {
-		ssize_t n = pread(t->fd, buf, CHUNK, (off_t)off);
+		size_t want = CHUNK;
+		if (part && off < planned && part - off % part < want)
+			want = (size_t)(part - off % part); /* never across a part's end */
+		ssize_t n = pread(t->fd, buf, want, (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			cairn_digest_free(&dg);
+			EVP_MD_CTX_free(pc);
 			cairn_setuerr(err, "volume %s: cannot read %.200s: %s", t->c->vol, t->path,
 			              strerror(errno));
 			return -1;
@@ -189,10 +216,25 @@ static int hash_file(struct send_task *t, struct cairn_err *err)
 		if (n == 0)
 			break;
 		cairn_digest_update(&dg, buf, (size_t)n);
+		if (part && off < planned) {
+			EVP_DigestUpdate(pc, buf, (size_t)n);
+			size_t i = (size_t)(off / part);
+			uint64_t end = (i + 1) * part < planned ? (i + 1) * part : planned;
+			if (off + (uint64_t)n >= end && i < nparts) {
+				part_md5_hex(pc, t->part_md5[i]);
+				EVP_DigestInit_ex(pc, EVP_md5(), NULL);
+			}
+		}
 		off += (uint64_t)n;
 	}
 	cairn_digest_final(&dg, t->sha, t->md5);
+	EVP_MD_CTX_free(pc);
 	t->size = off;
+	if (off != planned) {
+		/* It changed under us: let the upload find out and refuse. */
+		free(t->part_md5);
+		t->part_md5 = NULL;
+	}
 	return 0;
 }
 
@@ -211,14 +253,14 @@ static int send_run(struct cairn_pool *p, struct cairn_store *st, void *task, st
 		             c->vol, t->path);
 		return -1;
 	}
-	if (hash_file(t, err) < 0)
+	if (hash_file(t, (uint64_t)sb.st_size, err) < 0)
 		return -1;
 	autofree char *key = cairn_key_object(c->ws, t->sha);
 	bool created = false;
 	int r = cairn_store_exists(st, key, NULL, err);
 	if (r == CAIRN_STORE_NOTFOUND) {
-		r = cairn_store_put_fd(st, key, t->fd, t->size, t->sha, t->md5, CAIRN_PUT_IF_ABSENT,
-		                       err);
+		r = cairn_store_put_fd(st, key, t->fd, t->size, t->sha, t->md5, t->part_md5,
+		                       CAIRN_PUT_IF_ABSENT, err);
 		created = r == 0;
 		if (r == CAIRN_STORE_EXISTS)
 			r = 0;
@@ -256,6 +298,7 @@ static void send_drop(void *task)
 	struct send_task *t = task;
 	close(t->fd);
 	free(t->path);
+	free(t->part_md5);
 	free(t);
 }
 

@@ -222,7 +222,8 @@ static void test_store_fd(const char *dir, const char *url)
 	int fd = temp_file_with(dir, data, len);
 	lseek(fd, 0, SEEK_SET);
 	cairn_digest_fd(fd, sha, md5, NULL);
-	int r = cairn_store_put_fd(st, "fd/good", fd, len, sha, md5, CAIRN_PUT_IF_ABSENT, &err);
+	int r =
+	    cairn_store_put_fd(st, "fd/good", fd, len, sha, md5, NULL, CAIRN_PUT_IF_ABSENT, &err);
 	CHECK_MSG("store: put from a descriptor", r == 0, "%s", err.msg);
 
 	/* The bytes no longer have the digest the caller gave: refused, not kept. */
@@ -230,7 +231,7 @@ static void test_store_fd(const char *dir, const char *url)
 	memcpy(wrong, sha, sizeof(wrong));
 	wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
 	err = (struct cairn_err){0};
-	r = cairn_store_put_fd(st, "fd/bad", fd, len, wrong, md5, CAIRN_PUT_IF_ABSENT, &err);
+	r = cairn_store_put_fd(st, "fd/bad", fd, len, wrong, md5, NULL, CAIRN_PUT_IF_ABSENT, &err);
 	CHECK("store: a put whose bytes differ from the digest fails",
 	      r < 0 && has(err.msg, "changed while it was stored"));
 	CHECK("store: and leaves no object behind",
