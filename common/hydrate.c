@@ -129,7 +129,7 @@ static int fetch_finish(struct window *w, struct pending *pd, struct cairn_err *
 	const struct cairn_entry *te = &w->t->e[pd->ti];
 	const char *base = strrchr(te->path, '/');
 	base = base ? base + 1 : te->path;
-	if (fchmod(pd->fd, te->mode & 0777) < 0 || set_times(pd->fd, NULL, te->mtime_ns, 0) < 0) {
+	if (fchmod(pd->fd, te->mode & 01777) < 0 || set_times(pd->fd, NULL, te->mtime_ns, 0) < 0) {
 		cairn_seterr(err, "cannot set the mode of %.200s: %s", te->path, strerror(errno));
 		return -1;
 	}
@@ -304,7 +304,7 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 		cached++;
 		if (fix) {
 			if (l->mode != te->mode)
-				(void)!fchmodat(dfd, base, te->mode & 0777, 0);
+				(void)!fchmodat(dfd, base, te->mode & 01777, 0);
 			if (l->mtime_ns != te->mtime_ns)
 				set_times(dfd, base, te->mtime_ns, AT_SYMLINK_NOFOLLOW);
 			if (fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -329,7 +329,7 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 		const char *base;
 		autoclose int dfd = cairn_open_parent(rootfd, te->path, &base);
 		struct stat sb;
-		if (dfd < 0 || fchmodat(dfd, base, te->mode & 0777, 0) < 0 ||
+		if (dfd < 0 || fchmodat(dfd, base, te->mode & 01777, 0) < 0 ||
 		    set_times(dfd, base, te->mtime_ns, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
 			cairn_setuerr(err, "cannot set the mode of directory %.200s: %s", te->path,

@@ -52,7 +52,9 @@ static int send_start(struct send_window *w, size_t li, struct cairn_err *err)
 	const struct cairn_entry *e = &w->local->e[li];
 	autoclose int fd = cairn_open_beneath(w->rootfd, e->path, O_RDONLY | O_NOFOLLOW, 0);
 	if (fd < 0) {
-		cairn_setuerr(err, "cannot read %.200s: %s", e->path, strerror(errno));
+		cairn_setuerr(err,
+		              "cannot read %.200s: %s; make it readable (chmod u+r) or delete it",
+		              e->path, strerror(errno));
 		return -1;
 	}
 	autofree char *req = xasprintf("%lu %s", w->next_id, e->path);
@@ -543,11 +545,21 @@ char *cairn_sync_summary(const char *vol, const struct cairn_xfer_stats *s)
 	fmt_count(moved, sizeof(moved), s->moved);
 	fmt_bytes(mb, sizeof(mb), s->moved_bytes);
 	fmt_count(del, sizeof(del), s->deleted);
+	/* Entries a volume cannot hold are named as such, never dropped quietly. */
+	char skipped[160] = "";
+	if (s->skipped) {
+		char n[32];
+		fmt_count(n, sizeof(n), s->skipped);
+		snprintf(skipped, sizeof(skipped),
+		         "; %s entries not kept (FIFOs, sockets, devices, or names that are not "
+		         "UTF-8)",
+		         n);
+	}
 	if (!s->committed)
 		return xasprintf("cairn: volume %s: no changes, still version %u (%s files, %s) "
-		                 "checked in %.2f s",
-		                 vol, s->version, files, bytes, s->seconds);
+		                 "checked in %.2f s%s",
+		                 vol, s->version, files, bytes, s->seconds, skipped);
 	return xasprintf("cairn: volume %s: synced version %u, %s files, %s, %s uploaded (%s), "
-	                 "%s deleted in %.2f s",
-	                 vol, s->version, files, bytes, moved, mb, del, s->seconds);
+	                 "%s deleted in %.2f s%s",
+	                 vol, s->version, files, bytes, moved, mb, del, s->seconds, skipped);
 }

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <linux/openat2.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -40,6 +41,13 @@ void cairn_entry_set_stat(struct cairn_entry *e, const struct stat *sb)
 	e->setid = (sb->st_mode & 06000) != 0;
 }
 
+static bool utf8_ok(const char *s)
+{
+	json_t *j = json_string(s); /* NULL for bytes that are not UTF-8 */
+	json_decref(j);
+	return j != NULL;
+}
+
 static int scan_dir(int dfd, const char *rel, bool drop_tmp, struct cairn_manifest *out,
                     size_t *skipped, int depth, struct cairn_err *err)
 {
@@ -68,6 +76,12 @@ static int scan_dir(int dfd, const char *rel, bool drop_tmp, struct cairn_manife
 				unlinkat(dirfd(d), name, 0);
 			continue;
 		}
+		/* Manifests are JSON: a name that is not UTF-8 cannot be stored. It is
+		 * skipped and counted, like a FIFO, rather than failing the sync. */
+		if (!utf8_ok(name)) {
+			(*skipped)++;
+			continue;
+		}
 		struct stat sb;
 		if (fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
@@ -94,6 +108,10 @@ static int scan_dir(int dfd, const char *rel, bool drop_tmp, struct cairn_manife
 				continue;
 			}
 			target[n] = '\0';
+			if (!utf8_ok(target)) {
+				(*skipped)++;
+				continue;
+			}
 			struct cairn_entry *e = cairn_manifest_add(out, path, CAIRN_FT_SYMLINK);
 			cairn_entry_set_stat(e, &sb);
 			e->mode = 0777;

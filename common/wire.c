@@ -9,6 +9,25 @@
 
 #include "util.h"
 
+/* Like write_all, but a peer that went away is EPIPE, never SIGPIPE: the
+ * worker may exit while transfer threads still answer it. */
+static int send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == ENOTSOCK)
+			return write_all(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int cairn_wire_send(int fd, char type, const void *buf, size_t len)
 {
 	unsigned char hdr[5];
@@ -21,9 +40,9 @@ int cairn_wire_send(int fd, char type, const void *buf, size_t len)
 	hdr[2] = (unsigned char)((len >> 8) & 0xff);
 	hdr[3] = (unsigned char)((len >> 16) & 0xff);
 	hdr[4] = (unsigned char)((len >> 24) & 0xff);
-	if (write_all(fd, hdr, sizeof(hdr)) < 0)
+	if (send_all(fd, hdr, sizeof(hdr)) < 0)
 		return -1;
-	return len ? write_all(fd, buf, len) : 0;
+	return len ? send_all(fd, buf, len) : 0;
 }
 
 int cairn_wire_send_str(int fd, char type, const char *s)
@@ -63,9 +82,9 @@ int cairn_wire_send_fd(int sock, char type, const char *s, int fd)
 	if (n < 0)
 		return -1;
 	/* The descriptor went with the first byte; the rest is plain data. */
-	if ((size_t)n < sizeof(hdr) && write_all(sock, hdr + n, sizeof(hdr) - (size_t)n) < 0)
+	if ((size_t)n < sizeof(hdr) && send_all(sock, hdr + n, sizeof(hdr) - (size_t)n) < 0)
 		return -1;
-	return len ? write_all(sock, s, len) : 0;
+	return len ? send_all(sock, s, len) : 0;
 }
 
 /* Descriptors that came with a frame: the first goes to *passed (if wanted),
