@@ -551,8 +551,8 @@ char *cairn_sync_summary(const char *vol, const struct cairn_xfer_stats *s)
 		char n[32];
 		fmt_count(n, sizeof(n), s->skipped);
 		snprintf(skipped, sizeof(skipped),
-		         "; %s entries not kept (FIFOs, sockets, devices, or names that are not "
-		         "UTF-8)",
+		         "; %s entries not kept (FIFOs, sockets, devices, names that are not "
+		         "UTF-8 or start with " CAIRN_TMP_PREFIX ")",
 		         n);
 	}
 	if (!s->committed)

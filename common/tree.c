@@ -74,6 +74,8 @@ static int scan_dir(int dfd, const char *rel, bool drop_tmp, struct cairn_manife
 		if (!strncmp(name, CAIRN_TMP_PREFIX, strlen(CAIRN_TMP_PREFIX))) {
 			if (drop_tmp)
 				unlinkat(dirfd(d), name, 0);
+			else
+				(*skipped)++; /* a user's file with a reserved name */
 			continue;
 		}
 		/* Manifests are JSON: a name that is not UTF-8 cannot be stored. It is
