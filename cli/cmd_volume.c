@@ -488,8 +488,13 @@ int cmd_get(int argc, char **argv)
 	}
 	cairn_digest_init(&g.dg);
 	struct cairn_err err = {0};
-	key = cairn_key_object(s.ws, e->sha256);
-	r = cairn_store_get(s.st, key, get_write, &g, &err);
+	if (e->pack[0]) { /* a small file, in a pack with others */
+		key = cairn_key_pack(s.ws, e->pack);
+		r = cairn_store_get_range(s.st, key, e->offset, e->size, get_write, &g, &err);
+	} else {
+		key = cairn_key_object(s.ws, e->sha256);
+		r = cairn_store_get(s.st, key, get_write, &g, &err);
+	}
 	char sha[CAIRN_SHA256_HEX], md5[CAIRN_MD5_HEX];
 	cairn_digest_final(&g.dg, sha, md5);
 	if (r < 0 || strcmp(sha, e->sha256)) {

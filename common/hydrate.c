@@ -19,6 +19,10 @@
 #include "worker.h"
 #include "xfer_pool.h"
 
+#define MAX_OPEN_GROUPS 8
+
+struct fetch_task;
+
 struct hydrate_ctx {
 	struct cairn_store *st;
 	const char *ws, *vol;
@@ -29,6 +33,9 @@ struct hydrate_ctx {
 	struct cairn_xfer_stats *stats;
 	uid_t uid;
 	bool same; /* the worker found the tree exactly as the state says */
+	/* root side: files of packs waiting to be fetched together */
+	struct fetch_task *groups[MAX_OPEN_GROUPS];
+	size_t ngroups, waiting;
 	/* root side: the target's files sorted by digest, for requests */
 	const struct cairn_entry **by_sha;
 	size_t nby_sha;
@@ -184,6 +191,21 @@ static int fetch_wait_one(struct window *w, struct cairn_err *err)
 	return -1;
 }
 
+/* Before waiting, tell root so (it then sends what it grouped), and wait in
+ * bursts: down to `until` files in flight, so that root gets requests in
+ * batches it can group by pack. */
+static int fetch_wait(struct window *w, size_t until, struct cairn_err *err)
+{
+	if (w->n > until && cairn_wire_send(w->sock, FR_FLUSH, NULL, 0) < 0) {
+		cairn_seterr(err, "lost the root side: %s", strerror(errno));
+		return -1;
+	}
+	while (w->n > until)
+		if (fetch_wait_one(w, err) < 0)
+			return -1;
+	return 0;
+}
+
 /* What the scan saw of an entry that needs no change. */
 static void copy_stat(struct cairn_entry *oe, const struct cairn_entry *l)
 {
@@ -260,7 +282,8 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 		struct stat sb;
 		struct cairn_entry *oe = cairn_manifest_add(&out, te->path, te->type);
 		if (te->type == CAIRN_FT_FILE && !(l && local_matches(rootfd, l, s, te))) {
-			if (w.n == CAIRN_XFER_WINDOW && fetch_wait_one(&w, err) < 0)
+			if (w.n == CAIRN_XFER_WINDOW &&
+			    fetch_wait(&w, CAIRN_XFER_WINDOW / 2, err) < 0)
 				goto out;
 			if (fetch_start(&w, i, out.n - 1, err) < 0)
 				goto out;
@@ -319,9 +342,8 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 		memcpy(oe->sha256, te->sha256, sizeof(oe->sha256));
 		memcpy(oe->md5, te->md5, sizeof(oe->md5));
 	}
-	while (w.n > 0)
-		if (fetch_wait_one(&w, err) < 0)
-			goto out;
+	if (fetch_wait(&w, 0, err) < 0)
+		goto out;
 	for (size_t i = t->n; i-- > 0;) {
 		const struct cairn_entry *te = &t->e[i];
 		if (te->type != CAIRN_FT_DIR)
@@ -369,35 +391,46 @@ out:
 
 /* ---- root side ---- */
 
-struct fetch_task {
-	struct hydrate_ctx *c;
+/* One file, or several files of one pack fetched with one ranged GET. */
+#define GROUP_MAX 32
+
+struct fetch_item {
 	unsigned long long id;
 	int fd;
 	const struct cairn_entry *te;
+	struct cairn_digest dg;
+	uint64_t got;
 };
 
-/* On a transfer thread: fill the worker's temporary file and check its digest. */
-static int fetch_run(struct cairn_pool *p, struct cairn_store *st, void *task,
-                     struct cairn_err *err)
+struct fetch_task {
+	struct hydrate_ctx *c;
+	size_t n;
+	struct fetch_item it[GROUP_MAX];
+};
+
+/* Root writes only into files the worker just made: the user's, new, empty
+ * and with no other name. */
+static int check_new_file(const struct hydrate_ctx *c, int fd, struct cairn_err *err)
 {
-	(void)p;
-	struct fetch_task *t = task;
-	struct hydrate_ctx *c = t->c;
-	const struct cairn_entry *te = t->te;
 	struct stat sb;
-	/* Root writes only into the file the worker just made: the user's, new,
-	 * empty and with no other name. */
-	if (fstat(t->fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_uid != c->uid ||
-	    sb.st_size != 0 || sb.st_nlink != 1) {
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_uid != c->uid || sb.st_size != 0 ||
+	    sb.st_nlink != 1) {
 		cairn_seterr(err,
 		             "volume %s: the worker passed a file that is not its new "
 		             "temporary file",
 		             c->vol);
 		return -1;
 	}
+	return 0;
+}
+
+static int fetch_object(struct hydrate_ctx *c, struct cairn_store *st, struct fetch_item *it,
+                        struct cairn_err *err)
+{
+	const struct cairn_entry *te = it->te;
 	autofree char *key = cairn_key_object(c->ws, te->sha256);
 	char sha[CAIRN_SHA256_HEX] = "";
-	int r = cairn_store_get_fd(st, key, t->fd, te->size, sha, err);
+	int r = cairn_store_get_fd(st, key, it->fd, te->size, sha, err);
 	if (r == CAIRN_STORE_NOTFOUND) {
 		cairn_seterr(err, "volume %s: object %s of %.200s is missing from storage", c->vol,
 		             te->sha256, te->path);
@@ -420,10 +453,116 @@ static int fetch_run(struct cairn_pool *p, struct cairn_store *st, void *task,
 	return 0;
 }
 
+/* Bytes of a pack range, handed to the files they belong to (items sorted by
+ * offset); bytes between them (files the cache has) are passed over. */
+struct pack_sink {
+	struct fetch_task *t;
+	uint64_t pos; /* pack offset of the next byte */
+	size_t cur;
+};
+
+static int pack_write(void *arg, const void *buf, size_t len, struct cairn_err *err)
+{
+	struct pack_sink *ps = arg;
+	const char *p = buf;
+	while (len > 0 && ps->cur < ps->t->n) {
+		struct fetch_item *it = &ps->t->it[ps->cur];
+		uint64_t start = it->te->offset, end = start + it->te->size;
+		if (ps->pos >= end) {
+			ps->cur++;
+			continue;
+		}
+		size_t n;
+		if (ps->pos < start) {
+			n = start - ps->pos < len ? (size_t)(start - ps->pos) : len;
+		} else {
+			n = end - ps->pos < len ? (size_t)(end - ps->pos) : len;
+			if (pwrite_all(it->fd, p, n, ps->pos - start) < 0) {
+				cairn_setuerr(err, "cannot write into the cache: %s",
+				              strerror(errno));
+				return -1;
+			}
+			cairn_digest_update(&it->dg, p, n);
+			it->got += n;
+		}
+		ps->pos += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int cmp_item_offset(const void *a, const void *b)
+{
+	const struct fetch_item *x = a, *y = b;
+	return x->te->offset < y->te->offset ? -1 : x->te->offset > y->te->offset;
+}
+
+static int fetch_pack(struct hydrate_ctx *c, struct cairn_store *st, struct fetch_task *t,
+                      struct cairn_err *err)
+{
+	qsort(t->it, t->n, sizeof(t->it[0]), cmp_item_offset);
+	const struct cairn_entry *first = t->it[0].te, *last = t->it[t->n - 1].te;
+	uint64_t from = first->offset, to = last->offset + last->size;
+	autofree char *key = cairn_key_pack(c->ws, first->pack);
+	size_t ready = 0;
+	for (; ready < t->n; ready++)
+		if (cairn_digest_init_sha256(&t->it[ready].dg) < 0)
+			break;
+	int rv = -1;
+	if (ready < t->n) {
+		cairn_seterr(err, "cannot start a digest");
+		goto out;
+	}
+	struct pack_sink ps = {.t = t, .pos = from};
+	int r = cairn_store_get_range(st, key, from, to - from, pack_write, &ps, err);
+	if (r < 0) {
+		char m[CAIRN_ERRLEN];
+		snprintf(m, sizeof(m),
+		         "volume %.60s: cannot fetch %zu files (%.60s...) from pack %.12s: %.280s",
+		         c->vol, t->n, first->path, first->pack,
+		         r == CAIRN_STORE_NOTFOUND ? "it is missing from storage" : err->msg);
+		memcpy(err->msg, m, sizeof(m));
+		goto out;
+	}
+	rv = 0;
+out:
+	for (size_t i = 0; i < ready; i++) {
+		char sha[CAIRN_SHA256_HEX], md5[CAIRN_MD5_HEX];
+		cairn_digest_final(&t->it[i].dg, sha, md5);
+		if (rv == 0 &&
+		    (t->it[i].got != t->it[i].te->size || strcmp(sha, t->it[i].te->sha256))) {
+			cairn_seterr(
+			    err,
+			    "volume %s: %.200s is corrupt in pack %.12s (sha256 %.12s...); "
+			    "the file was not changed",
+			    c->vol, t->it[i].te->path, t->it[i].te->pack, sha);
+			rv = -1;
+		}
+	}
+	return rv;
+}
+
+/* On a transfer thread: fill the worker's temporary files and check their
+ * digests. */
+static int fetch_run(struct cairn_pool *p, struct cairn_store *st, void *task,
+                     struct cairn_err *err)
+{
+	(void)p;
+	struct fetch_task *t = task;
+	for (size_t i = 0; i < t->n; i++)
+		if (check_new_file(t->c, t->it[i].fd, err) < 0)
+			return -1;
+	if (!t->it[0].te->pack[0])
+		return fetch_object(t->c, st, &t->it[0], err);
+	return fetch_pack(t->c, st, t, err);
+}
+
 static void fetch_drop(void *task)
 {
 	struct fetch_task *t = task;
-	close(t->fd);
+	for (size_t i = 0; i < t->n; i++)
+		close(t->it[i].fd);
 	free(t);
 }
 
@@ -431,10 +570,12 @@ static void fetch_done(struct cairn_pool *p, void *task, int rv, const struct ca
 {
 	struct fetch_task *t = task;
 	if (rv == 0) {
-		char ok[32];
-		cairn_pool_count(p, t->te->size);
-		snprintf(ok, sizeof(ok), "%llu", t->id);
-		cairn_pool_reply(p, FR_OK, ok);
+		for (size_t i = 0; i < t->n; i++) {
+			char ok[32];
+			cairn_pool_count(p, t->it[i].te->size);
+			snprintf(ok, sizeof(ok), "%llu", t->it[i].id);
+			cairn_pool_reply(p, FR_OK, ok);
+		}
 	} else {
 		cairn_pool_fail(p, err);
 		autofree char *m = xasprintf("%c%s", err->user ? 'U' : 'S', err->msg);
@@ -473,6 +614,44 @@ static const struct cairn_entry *find_by_sha(struct hydrate_ctx *c, const char *
 }
 
 /* "ID SHA256" with the temporary file: queue its download. */
+/* Files of packs wait here until the worker pauses or enough have come, so
+ * that neighbours in a pack go in one ranged GET. */
+static void flush_groups(struct cairn_pool *pool, struct hydrate_ctx *c)
+{
+	for (size_t i = 0; i < c->ngroups; i++)
+		cairn_pool_submit(pool, c->groups[i]);
+	c->ngroups = 0;
+	c->waiting = 0;
+}
+
+static void drop_groups(struct hydrate_ctx *c)
+{
+	for (size_t i = 0; i < c->ngroups; i++)
+		fetch_drop(c->groups[i]);
+	c->ngroups = 0;
+	c->waiting = 0;
+}
+
+static void add_to_group(struct cairn_pool *pool, struct hydrate_ctx *c, struct fetch_item it)
+{
+	struct fetch_task *g = NULL;
+	for (size_t i = 0; i < c->ngroups && !g; i++)
+		if (!strcmp(c->groups[i]->it[0].te->pack, it.te->pack))
+			g = c->groups[i];
+	if (!g && c->ngroups == MAX_OPEN_GROUPS)
+		flush_groups(pool, c);
+	if (!g) {
+		g = xcalloc(1, sizeof(*g));
+		g->c = c;
+		c->groups[c->ngroups++] = g;
+	}
+	g->it[g->n++] = it;
+	c->waiting++;
+	if (g->n == GROUP_MAX || c->waiting >= CAIRN_XFER_WINDOW / 2)
+		flush_groups(pool, c);
+}
+
+/* "ID SHA256" with the temporary file: queue its download. */
 static int fetch_request(struct cairn_pool *pool, struct hydrate_ctx *c, char *req, int *fd,
                          struct cairn_err *err)
 {
@@ -488,12 +667,16 @@ static int fetch_request(struct cairn_pool *pool, struct hydrate_ctx *c, char *r
 		cairn_seterr(err, "volume %s: worker asked for a foreign object", c->vol);
 		return -1;
 	}
+	struct fetch_item it = {.id = id, .fd = *fd, .te = te};
+	*fd = -1;
+	if (te->pack[0]) {
+		add_to_group(pool, c, it);
+		return 0;
+	}
 	struct fetch_task *t = xcalloc(1, sizeof(*t));
 	t->c = c;
-	t->id = id;
-	t->fd = *fd;
-	t->te = te;
-	*fd = -1;
+	t->n = 1;
+	t->it[0] = it;
 	cairn_pool_submit(pool, t);
 	return 0;
 }
@@ -516,6 +699,9 @@ static int hydrate_serve_loop(struct cairn_pool *pool, int sock, struct hydrate_
 		case FR_FETCH:
 			if (fetch_request(pool, c, buf, &fd, err) < 0)
 				return -1;
+			break;
+		case FR_FLUSH:
+			flush_groups(pool, c);
 			break;
 		case FR_JSON: {
 			/* The new state arrives as a document: this is its first chunk. */
@@ -576,6 +762,7 @@ static int hydrate_serve(int sock, void *arg, struct cairn_err *err)
 	    cairn_pool_start(c->st, cairn_transfers(), sock, fetch_run, fetch_done, c);
 	cairn_pool_label(pool, c->vol, "fetching");
 	int rv = hydrate_serve_loop(pool, sock, c, err);
+	drop_groups(c);
 	cairn_pool_stop(pool, rv < 0, fetch_drop);
 	free(c->by_sha);
 	return rv;
@@ -622,6 +809,10 @@ static int hydrate_run(struct cairn_store *st, const char *ws, const char *vol,
 			           (!strcmp(te->sha256, e->sha256) && te->size == e->size &&
 			            !strcmp(te->md5, e->md5)));
 			if (ok) {
+				if (e->type == CAIRN_FT_FILE) {
+					memcpy(e->pack, te->pack, sizeof(e->pack));
+					e->offset = te->offset;
+				}
 				c.newstate.e[keep++] = *e;
 			} else {
 				free(e->path);

@@ -154,6 +154,10 @@ static json_t *entry_json(const struct cairn_entry *e, bool with_local)
 		json_object_set_new(o, "size", json_integer((json_int_t)e->size));
 		json_object_set_new(o, "sha256", json_string(e->sha256));
 		json_object_set_new(o, "md5", json_string(e->md5));
+		if (e->pack[0]) {
+			json_object_set_new(o, "pack", json_string(e->pack));
+			json_object_set_new(o, "offset", json_integer((json_int_t)e->offset));
+		}
 	}
 	if (e->type == CAIRN_FT_SYMLINK)
 		json_object_set_new(o, "target", json_string(e->target));
@@ -230,8 +234,9 @@ static int get_int(json_t *o, const char *k, json_int_t min, json_int_t max, jso
 static int parse_entry(json_t *o, struct cairn_manifest *m, struct cairn_err *err)
 {
 	char why[256];
-	autofree char *path = NULL, *type = NULL, *sha = NULL, *md5 = NULL, *target = NULL;
-	json_int_t mode = 0644, size = 0, mtime = 0, ino = 0, ctime = 0;
+	autofree char *path = NULL, *type = NULL, *sha = NULL, *md5 = NULL, *target = NULL,
+	              *pack = NULL;
+	json_int_t mode = 0644, size = 0, mtime = 0, ino = 0, ctime = 0, offset = 0;
 	enum cairn_ftype t;
 
 	if (!json_is_object(o)) {
@@ -269,6 +274,13 @@ static int parse_entry(json_t *o, struct cairn_manifest *m, struct cairn_err *er
 			cairn_seterr(err, "manifest: entry \"%.64s\" has a malformed digest", path);
 			return -1;
 		}
+		if (get_str(o, "pack", &pack, false, err) < 0 ||
+		    get_int(o, "offset", 0, INT64_MAX - size, &offset, pack != NULL, err) < 0)
+			return -1;
+		if (pack && !cairn_is_hex(pack, 64)) {
+			cairn_seterr(err, "manifest: entry \"%.64s\" has a malformed pack", path);
+			return -1;
+		}
 	}
 	if (t == CAIRN_FT_SYMLINK) {
 		json_t *tv = json_object_get(o, "target");
@@ -290,6 +302,10 @@ static int parse_entry(json_t *o, struct cairn_manifest *m, struct cairn_err *er
 	if (sha) {
 		memcpy(e->sha256, sha, 65);
 		memcpy(e->md5, md5, 33);
+	}
+	if (pack) {
+		memcpy(e->pack, pack, 65);
+		e->offset = (uint64_t)offset;
 	}
 	e->target = steal_ptr(&target);
 	return 0;

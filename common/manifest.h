@@ -24,6 +24,10 @@ struct cairn_entry {
 	int64_t mtime_ns;
 	char sha256[CAIRN_SHA256_HEX];
 	char md5[CAIRN_MD5_HEX];
+	/* Small files live in packs: the pack's SHA-256 ("" for a file stored as an
+	 * object of its own) and the file's offset in it. */
+	char pack[CAIRN_SHA256_HEX];
+	uint64_t offset;
 	char *target; /* symlinks */
 	/* Node-local cache state only (not in committed manifests). */
 	uint64_t ino;

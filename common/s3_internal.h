@@ -92,5 +92,7 @@ int s3_put_fd(struct cairn_store *st, const char *key, int fd, uint64_t size, co
               const char *md5, char (*part_md5)[33], unsigned flags, struct cairn_err *err);
 int s3_get_fd(struct cairn_store *st, const char *key, int fd, uint64_t size, char sha256[65],
               struct cairn_err *err);
+int s3_get_range(struct cairn_store *st, const char *key, uint64_t off, uint64_t len,
+                 cairn_sink_fn sink, void *arg, struct cairn_err *err);
 
 #endif

@@ -333,3 +333,13 @@ int cairn_store_get_fd(struct cairn_store *st, const char *key, int fd, uint64_t
 	}
 	return r;
 }
+
+int cairn_store_get_range(struct cairn_store *st, const char *key, uint64_t off, uint64_t len,
+                          cairn_sink_fn sink, void *arg, struct cairn_err *err)
+{
+	if (!key_ok(key, err))
+		return -1;
+	if (len == 0)
+		return 0;
+	return st->ops->get_range(st, key, off, len, sink, arg, err);
+}

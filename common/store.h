@@ -44,6 +44,9 @@ struct cairn_store_ops {
 	 * the SHA-256 of what was written; may fetch ranges in parallel and resume. */
 	int (*get_fd)(struct cairn_store *st, const char *key, int fd, uint64_t size,
 	              char sha256[65], struct cairn_err *err);
+	/* Bytes [off, off + len) of an object, in order, to sink. */
+	int (*get_range)(struct cairn_store *st, const char *key, uint64_t off, uint64_t len,
+	                 cairn_sink_fn sink, void *arg, struct cairn_err *err);
 };
 
 struct cairn_store {
@@ -94,6 +97,10 @@ uint64_t cairn_part_size(uint64_t size);
  * SHA-256 of what was written. More or fewer bytes than size is an error. */
 int cairn_store_get_fd(struct cairn_store *st, const char *key, int fd, uint64_t size,
                        char sha256[65], struct cairn_err *err);
+
+/* Bytes [off, off + len) of an object; fewer is an error. */
+int cairn_store_get_range(struct cairn_store *st, const char *key, uint64_t off, uint64_t len,
+                          cairn_sink_fn sink, void *arg, struct cairn_err *err);
 
 /* Small objects held in memory (manifests, heads). max bounds what is accepted. */
 int cairn_store_get_buf(struct cairn_store *st, const char *key, size_t max, char **out,

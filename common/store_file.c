@@ -38,8 +38,9 @@ static int mkparents(int rootfd, const char *key, struct cairn_err *err)
 	return 0;
 }
 
-static int fs_get(struct cairn_store *st, const char *key, cairn_sink_fn sink, void *arg,
-                  struct cairn_err *err)
+/* len UINT64_MAX: to the end. */
+static int fs_get_range(struct cairn_store *st, const char *key, uint64_t off, uint64_t len,
+                        cairn_sink_fn sink, void *arg, struct cairn_err *err)
 {
 	struct file_store *fs = fs_of(st);
 	autoclose int fd = openat(fs->rootfd, key, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -50,8 +51,10 @@ static int fs_get(struct cairn_store *st, const char *key, cairn_sink_fn sink, v
 		return -1;
 	}
 	autofree char *buf = xcalloc(1, IO_CHUNK);
-	for (;;) {
-		ssize_t n = read(fd, buf, IO_CHUNK);
+	uint64_t done = 0;
+	while (done < len) {
+		size_t want = len - done < IO_CHUNK ? (size_t)(len - done) : IO_CHUNK;
+		ssize_t n = pread(fd, buf, want, (off_t)(off + done));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -63,8 +66,20 @@ static int fs_get(struct cairn_store *st, const char *key, cairn_sink_fn sink, v
 			break;
 		if (sink(arg, buf, (size_t)n, err) < 0)
 			return -1;
+		done += (uint64_t)n;
+	}
+	if (len != UINT64_MAX && done != len) {
+		cairn_seterr(err, "storage: %s/%s ends before byte %llu", fs->root, key,
+		             (unsigned long long)(off + len));
+		return -1;
 	}
 	return 0;
+}
+
+static int fs_get(struct cairn_store *st, const char *key, cairn_sink_fn sink, void *arg,
+                  struct cairn_err *err)
+{
+	return fs_get_range(st, key, 0, UINT64_MAX, sink, arg, err);
 }
 
 static int fs_put(struct cairn_store *st, const char *key, cairn_source_fn src, void *arg,
@@ -251,6 +266,7 @@ static void fs_close(struct cairn_store *st)
 
 static const struct cairn_store_ops file_ops = {
     .get = fs_get,
+    .get_range = fs_get_range,
     .put = fs_put,
     .exists = fs_exists,
     .del = fs_del,

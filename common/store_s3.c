@@ -791,6 +791,7 @@ static void s3_close(struct cairn_store *st)
 static const struct cairn_store_ops s3_ops = {
     .put_fd = s3_put_fd,
     .get_fd = s3_get_fd,
+    .get_range = s3_get_range,
     .get = s3_get,
     .put = s3_put,
     .exists = s3_exists,

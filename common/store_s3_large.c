@@ -152,6 +152,75 @@ static int fetch_range(struct s3_store *s, const char *k, int fd, uint64_t from,
 	}
 }
 
+/* A range to a sink, resumed from where an attempt broke off. */
+struct sink_range {
+	cairn_sink_fn sink;
+	void *arg;
+	uint64_t got;
+	struct resp *r;
+};
+
+static int sink_range_write(void *arg, const void *buf, size_t len, struct cairn_err *err)
+{
+	struct sink_range *sr = arg;
+	if (sr->r->status != 206) {
+		cairn_seterr(err, "storage: the server ignored a Range request (HTTP %ld)",
+		             sr->r->status);
+		return -1;
+	}
+	if (sr->sink(sr->arg, buf, len, err) < 0)
+		return -1;
+	sr->got += len;
+	return 0;
+}
+
+int s3_get_range(struct cairn_store *st, const char *key, uint64_t off, uint64_t len,
+                 cairn_sink_fn sink, void *arg, struct cairn_err *err)
+{
+	struct s3_store *s = st->impl;
+	autofree char *k = s3_full_key(s, key);
+	struct sink_range sr = {.sink = sink, .arg = arg};
+	int still = 0;
+	for (int attempt = 1;; attempt++) {
+		char range[64];
+		snprintf(range, sizeof(range), "bytes=%llu-%llu",
+		         (unsigned long long)(off + sr.got), (unsigned long long)(off + len - 1));
+		struct resp r = {
+		    .sink = sink_range_write, .arg = &sr, .err = err, .small.max = S3_ERR_BODY_MAX};
+		sr.r = &r;
+		struct req q = {
+		    .method = "GET", .key = k, .sha256 = CAIRN_S3_EMPTY_SHA256, .range = range};
+		uint64_t before = sr.got;
+		int attempts = 1;
+		int rv = s3_do(s, &q, &r, &attempts, NULL, err);
+		if (rv == 0 && r.status / 100 != 2) {
+			rv = r.status == 404 ? CAIRN_STORE_NOTFOUND : -1;
+			if (rv == -1)
+				s3_status_err(s, "GET", k, &r, attempts, err);
+			s3_resp_free(&r);
+			return rv;
+		}
+		bool sink_failed = r.sink_failed;
+		s3_resp_free(&r);
+		if (sink_failed)
+			return -1;
+		if (rv == 0 && sr.got == len)
+			return 0;
+		if (rv == 0 && sr.got > len) {
+			cairn_seterr(err, "storage: S3 GET %s: more bytes than the range asked", k);
+			return -1;
+		}
+		if (rv == 0)
+			cairn_seterr(err,
+			             "storage: S3 GET %s: the body ended after %llu of %llu bytes",
+			             k, (unsigned long long)sr.got, (unsigned long long)len);
+		still = sr.got > before ? 0 : still + 1;
+		if (still >= S3_MAX_ATTEMPTS || attempt >= RESUME_MAX)
+			return -1;
+		s3_backoff(still + 1);
+	}
+}
+
 struct download {
 	const char *k;
 	int fd;

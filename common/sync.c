@@ -19,16 +19,43 @@
 #include "worker.h"
 #include "xfer_pool.h"
 
+/* Files up to PACK_FILE_MAX bytes that storage does not have yet go into packs
+ * of about PACK_TARGET bytes: one request moves hundreds of them, where a
+ * request per file would leave the server's per-request cost in charge. */
+#define PACK_FILE_MAX (256 * 1024)
+#define PACK_TARGET (8 * 1024 * 1024)
+
+/* Where a file's content is in storage, as root established it. */
+struct stored {
+	char sha[CAIRN_SHA256_HEX], md5[CAIRN_MD5_HEX];
+	uint64_t size;
+	bool packed;                 /* in a pack: pack[] is set once the pack is stored */
+	char pack[CAIRN_SHA256_HEX]; /* "" for an object of its own */
+	uint64_t offset;
+};
+
+/* A pack being filled: a spool file in the cache's root-only directory. */
+struct pack_build {
+	int fd; /* -1: none yet */
+	uint64_t len;
+	struct cairn_digest dg;
+	size_t *members; /* indices into stored */
+	size_t nmembers;
+};
+
 struct sync_ctx {
 	struct cairn_store *st;
 	const char *ws, *vol;
 	struct cairn_cache_vol *cv;
 	struct cairn_manifest state;
 	struct cairn_manifest newm;
-	pthread_mutex_t lock; /* uploaded, up_bytes: transfer threads add to them */
-	char **uploaded;
-	size_t nuploaded;
+	pthread_mutex_t lock; /* stored, up_bytes, pack: transfer threads share them */
+	struct stored *stored;
+	size_t nstored, capstored;
 	unsigned long long up_bytes;
+	struct pack_build pack;                 /* the pack being filled */
+	const struct cairn_entry **base_by_sha; /* the base's files, by digest */
+	size_t nbase;
 	unsigned long long skipped;
 	bool same; /* the worker found the tree exactly as the state says */
 };
@@ -240,6 +267,152 @@ static int hash_file(struct send_task *t, uint64_t planned, struct cairn_err *er
 	return 0;
 }
 
+/* With c->lock held: a new record; returns its index. */
+static size_t add_stored(struct sync_ctx *c, const struct send_task *t)
+{
+	if (c->nstored == c->capstored) {
+		c->capstored = c->capstored ? 2 * c->capstored : 256;
+		c->stored = xrealloc(c->stored, c->capstored * sizeof(*c->stored));
+	}
+	struct stored *r = &c->stored[c->nstored];
+	memset(r, 0, sizeof(*r));
+	memcpy(r->sha, t->sha, sizeof(r->sha));
+	memcpy(r->md5, t->md5, sizeof(r->md5));
+	r->size = t->size;
+	return c->nstored++;
+}
+
+static int cmp_entry_sha(const void *a, const void *b)
+{
+	return strcmp((*(const struct cairn_entry *const *)a)->sha256,
+	              (*(const struct cairn_entry *const *)b)->sha256);
+}
+
+static const struct cairn_entry *base_find(const struct sync_ctx *c, const char *sha)
+{
+	struct cairn_entry key;
+	memcpy(key.sha256, sha, sizeof(key.sha256));
+	const struct cairn_entry *kp = &key;
+	const struct cairn_entry *const *hit =
+	    bsearch(&kp, c->base_by_sha, c->nbase, sizeof(*c->base_by_sha), cmp_entry_sha);
+	return hit ? *hit : NULL;
+}
+
+/* Store a full pack and tell its members where they are. */
+static int pack_store(struct sync_ctx *c, struct cairn_store *st, struct pack_build *pb,
+                      struct cairn_err *err)
+{
+	char sha[CAIRN_SHA256_HEX], md5[CAIRN_MD5_HEX];
+	cairn_digest_final(&pb->dg, sha, md5);
+	autofree char *key = cairn_key_pack(c->ws, sha);
+	int r =
+	    cairn_store_put_fd(st, key, pb->fd, pb->len, sha, md5, NULL, CAIRN_PUT_IF_ABSENT, err);
+	if (r == 0 || r == CAIRN_STORE_EXISTS) {
+		pthread_mutex_lock(&c->lock);
+		for (size_t i = 0; i < pb->nmembers; i++)
+			memcpy(c->stored[pb->members[i]].pack, sha, sizeof(sha));
+		pthread_mutex_unlock(&c->lock);
+		r = 0;
+	} else {
+		char m[CAIRN_ERRLEN];
+		snprintf(m, sizeof(m),
+		         "volume %.100s: cannot upload a pack of %zu small files: %.300s", c->vol,
+		         pb->nmembers, err->msg);
+		memcpy(err->msg, m, sizeof(m));
+	}
+	close(pb->fd);
+	free(pb->members);
+	*pb = (struct pack_build){.fd = -1};
+	return r < 0 ? -1 : 0;
+}
+
+/* Append a small file's bytes to the pack being filled; the thread that fills
+ * it up stores it. */
+static int pack_add(struct sync_ctx *c, struct cairn_store *st, const struct send_task *t,
+                    const char *buf, struct cairn_err *err)
+{
+	struct pack_build full = {.fd = -1};
+	pthread_mutex_lock(&c->lock);
+	struct pack_build *pb = &c->pack;
+	if (pb->fd < 0) {
+		pb->fd = openat(c->cv->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (pb->fd < 0 || cairn_digest_init(&pb->dg) < 0) {
+			pthread_mutex_unlock(&c->lock);
+			cairn_seterr(err, "volume %s: cannot create a pack spool file in %s: %s",
+			             c->vol, c->cv->dir, strerror(errno));
+			return -1;
+		}
+	}
+	if (pwrite_all(pb->fd, buf, (size_t)t->size, pb->len) < 0) {
+		pthread_mutex_unlock(&c->lock);
+		cairn_seterr(err, "volume %s: cannot write the pack spool file: %s", c->vol,
+		             strerror(errno));
+		return -1;
+	}
+	cairn_digest_update(&pb->dg, buf, (size_t)t->size);
+	size_t idx = add_stored(c, t);
+	c->stored[idx].packed = true;
+	c->stored[idx].offset = pb->len;
+	pb->members = xrealloc(pb->members, (pb->nmembers + 1) * sizeof(size_t));
+	pb->members[pb->nmembers++] = idx;
+	pb->len += t->size;
+	c->up_bytes += t->size;
+	if (pb->len >= PACK_TARGET) {
+		full = *pb;
+		*pb = (struct pack_build){.fd = -1};
+	}
+	pthread_mutex_unlock(&c->lock);
+	return full.fd >= 0 ? pack_store(c, st, &full, err) : 0;
+}
+
+/* A small file: read once into memory, hashed there; reused from the base if
+ * the base has that content, else packed. */
+static int send_small(struct sync_ctx *c, struct cairn_store *st, struct send_task *t,
+                      uint64_t planned, struct cairn_err *err)
+{
+	autofree char *buf = xcalloc(1, (size_t)planned + 1);
+	uint64_t got = 0;
+	for (;;) {
+		ssize_t n = pread(t->fd, buf + got, (size_t)(planned + 1 - got), (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			cairn_setuerr(err, "volume %s: cannot read %.200s: %s", c->vol, t->path,
+			              strerror(errno));
+			return -1;
+		}
+		if (n == 0)
+			break;
+		got += (uint64_t)n;
+		if (got > planned) {
+			cairn_setuerr(err,
+			              "volume %s: %.200s grew while it was read; make sure no "
+			              "process still writes it and run the sync again",
+			              c->vol, t->path);
+			return -1;
+		}
+	}
+	struct cairn_digest dg;
+	if (cairn_digest_init(&dg) < 0) {
+		cairn_seterr(err, "cannot start a digest");
+		return -1;
+	}
+	cairn_digest_update(&dg, buf, (size_t)got);
+	cairn_digest_final(&dg, t->sha, t->md5);
+	t->size = got;
+	const struct cairn_entry *b = base_find(c, t->sha);
+	if (b) {
+		pthread_mutex_lock(&c->lock);
+		size_t idx = add_stored(c, t);
+		memcpy(c->stored[idx].pack, b->pack, sizeof(b->pack));
+		c->stored[idx].packed = b->pack[0] != '\0';
+		c->stored[idx].offset = b->offset;
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	return pack_add(c, st, t, buf, err);
+}
+
 /* On a transfer thread: hash the worker's file and store it by digest, unless
  * storage has that object already. */
 static int send_run(struct cairn_pool *p, struct cairn_store *st, void *task, struct cairn_err *err)
@@ -255,6 +428,8 @@ static int send_run(struct cairn_pool *p, struct cairn_store *st, void *task, st
 		             c->vol, t->path);
 		return -1;
 	}
+	if (sb.st_size <= PACK_FILE_MAX)
+		return send_small(c, st, t, (uint64_t)sb.st_size, err);
 	if (hash_file(t, (uint64_t)sb.st_size, err) < 0)
 		return -1;
 	autofree char *key = cairn_key_object(c->ws, t->sha);
@@ -292,6 +467,10 @@ static int send_run(struct cairn_pool *p, struct cairn_store *st, void *task, st
 		memcpy(err->msg, m, sizeof(m));
 		return -1;
 	}
+	pthread_mutex_lock(&c->lock);
+	add_stored(c, t);
+	c->up_bytes += t->size;
+	pthread_mutex_unlock(&c->lock);
 	return 0;
 }
 
@@ -307,14 +486,7 @@ static void send_drop(void *task)
 static void send_done(struct cairn_pool *p, void *task, int rv, const struct cairn_err *err)
 {
 	struct send_task *t = task;
-	struct sync_ctx *c = t->c;
 	if (rv == 0) {
-		pthread_mutex_lock(&c->lock);
-		c->uploaded = xrealloc(c->uploaded, (c->nuploaded + 1) * sizeof(char *));
-		c->uploaded[c->nuploaded++] =
-		    xasprintf("%s %llu %s", t->sha, (unsigned long long)t->size, t->md5);
-		c->up_bytes += t->size;
-		pthread_mutex_unlock(&c->lock);
 		cairn_pool_count(p, t->size);
 		autofree char *reply = xasprintf("%llu %s %s %llu", t->id, t->sha, t->md5,
 		                                 (unsigned long long)t->size);
@@ -429,47 +601,59 @@ static int sync_serve(int sock, void *arg, struct cairn_err *err)
 	return rv;
 }
 
-/* Entries "SHA256 SIZE MD5" compared by their digest only. */
-static int cmp_digest(const void *a, const void *b)
+static int cmp_stored(const void *a, const void *b)
 {
-	return strncmp(*(const char *const *)a, *(const char *const *)b, 64);
+	return strcmp(((const struct stored *)a)->sha, ((const struct stored *)b)->sha);
 }
 
-/* Every digest the worker names must be one it uploaded now or one the base held:
- * naming any other object would read data the user never had. Sizes and MD5s come
- * from what root counted, never from the worker. */
+/* Every digest the worker names must be one root stored now or one the base
+ * held: naming any other object would read data the user never had. Sizes,
+ * MD5s and places in storage come from root's records, never from the worker. */
 static int check_digests(struct sync_ctx *c, struct cairn_err *err)
 {
 	size_t n = 0;
-	char **known = xcalloc(c->nuploaded + c->state.n + 1, sizeof(char *));
-	for (size_t j = 0; j < c->nuploaded; j++)
-		known[n++] = xstrdup(c->uploaded[j]);
-	for (size_t j = 0; j < c->state.n; j++)
-		if (c->state.e[j].type == CAIRN_FT_FILE)
-			known[n++] =
-			    xasprintf("%s %llu %s", c->state.e[j].sha256,
-			              (unsigned long long)c->state.e[j].size, c->state.e[j].md5);
-	qsort(known, n, sizeof(char *), cmp_digest);
+	struct stored *known = xcalloc(c->nstored + c->state.n + 1, sizeof(*known));
+	for (size_t j = 0; j < c->nstored; j++) {
+		if (c->stored[j].packed && !c->stored[j].pack[0]) {
+			cairn_seterr(err, "volume %s: a pack was never stored", c->vol);
+			free(known);
+			return -1;
+		}
+		known[n++] = c->stored[j];
+	}
+	for (size_t j = 0; j < c->state.n; j++) {
+		const struct cairn_entry *e = &c->state.e[j];
+		if (e->type != CAIRN_FT_FILE)
+			continue;
+		struct stored *k = &known[n++];
+		memcpy(k->sha, e->sha256, sizeof(k->sha));
+		memcpy(k->md5, e->md5, sizeof(k->md5));
+		memcpy(k->pack, e->pack, sizeof(k->pack));
+		k->size = e->size;
+		k->offset = e->offset;
+	}
+	qsort(known, n, sizeof(*known), cmp_stored);
 	int rv = 0;
-	for (size_t i = 0; i < c->newm.n && rv == 0; i++) {
+	for (size_t i = 0; i < c->newm.n; i++) {
 		struct cairn_entry *e = &c->newm.e[i];
 		if (e->type != CAIRN_FT_FILE)
 			continue;
-		const char *k = e->sha256;
-		char *const *hit = bsearch(&k, known, n, sizeof(char *), cmp_digest);
-		unsigned long long size;
-		char md5[CAIRN_MD5_HEX];
-		if (!hit || sscanf(*hit + 64, " %llu %32s", &size, md5) != 2) {
+		struct stored key;
+		memcpy(key.sha, e->sha256, sizeof(key.sha));
+		const struct stored *hit = bsearch(&key, known, n, sizeof(*known), cmp_stored);
+		if (!hit) {
 			cairn_seterr(err,
 			             "volume %s: worker named an object it never sent for %.200s",
 			             c->vol, e->path);
 			rv = -1;
 			break;
 		}
-		e->size = size;
-		memcpy(e->md5, md5, sizeof(md5));
+		e->size = hit->size;
+		memcpy(e->md5, hit->md5, sizeof(e->md5));
+		memcpy(e->pack, hit->pack, sizeof(e->pack));
+		e->offset = hit->offset;
 	}
-	cairn_strv_free(known, n);
+	free(known);
 	return rv;
 }
 
@@ -478,13 +662,21 @@ int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct c
                struct cairn_xfer_stats *stats, struct cairn_err *err)
 {
 	double t0 = now_seconds();
-	struct sync_ctx c = {.st = st, .ws = ws, .vol = vol, .cv = cv};
+	struct sync_ctx c = {.st = st, .ws = ws, .vol = vol, .cv = cv, .pack = {.fd = -1}};
 	pthread_mutex_init(&c.lock, NULL);
 	int rv = -1;
 	memset(stats, 0, sizeof(*stats));
 	cairn_manifest_init(&c.newm);
 	cairn_cache_load_state(cv, &c.state);
+	c.base_by_sha = xcalloc(c.state.n + 1, sizeof(*c.base_by_sha));
+	for (size_t i = 0; i < c.state.n; i++)
+		if (c.state.e[i].type == CAIRN_FT_FILE)
+			c.base_by_sha[c.nbase++] = &c.state.e[i];
+	qsort(c.base_by_sha, c.nbase, sizeof(*c.base_by_sha), cmp_entry_sha);
 	if (cairn_worker_run(u, &cv->datafd, sync_worker, sync_serve, &c, err) < 0)
+		goto out;
+	/* The last pack, not full: stored before anything names it. */
+	if (c.pack.fd >= 0 && pack_store(&c, st, &c.pack, err) < 0)
 		goto out;
 	if (c.same) {
 		stats->skipped = c.skipped;
@@ -499,7 +691,7 @@ int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct c
 	for (size_t i = 0; i < c.state.n; i++)
 		if (!cairn_manifest_find(&c.newm, c.state.e[i].path))
 			stats->deleted++;
-	stats->moved = c.nuploaded;
+	stats->moved = c.nstored;
 	stats->moved_bytes = c.up_bytes;
 	stats->skipped = c.skipped;
 	stats->version = c.state.version;
@@ -532,7 +724,13 @@ done:
 	stats->seconds = now_seconds() - t0;
 	cairn_manifest_free(&c.state);
 	cairn_manifest_free(&c.newm);
-	cairn_strv_free(c.uploaded, c.nuploaded);
+	free(c.stored);
+	free(c.base_by_sha);
+	if (c.pack.fd >= 0) {
+		cairn_digest_free(&c.pack.dg);
+		close(c.pack.fd);
+	}
+	free(c.pack.members);
 	pthread_mutex_destroy(&c.lock);
 	return rv;
 }

@@ -12,6 +12,11 @@ char *cairn_key_object(const char *ws, const char *sha256)
 	return xasprintf("%s/objects/%.2s/%s", ws, sha256, sha256);
 }
 
+char *cairn_key_pack(const char *ws, const char *sha256)
+{
+	return xasprintf("%s/packs/%.2s/%s", ws, sha256, sha256);
+}
+
 char *cairn_key_version(const char *ws, const char *vol, unsigned version)
 {
 	return xasprintf("%s/volumes/%s/versions/%010u", ws, vol, version);

@@ -19,6 +19,8 @@
 struct cairn_lease;
 
 char *cairn_key_object(const char *ws, const char *sha256);
+/* A pack of small files, named by the SHA-256 of its bytes. */
+char *cairn_key_pack(const char *ws, const char *sha256);
 char *cairn_key_version(const char *ws, const char *vol, unsigned version);
 char *cairn_key_head(const char *ws, const char *vol);
 char *cairn_key_volume_prefix(const char *ws, const char *vol);

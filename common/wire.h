@@ -22,6 +22,7 @@ enum cairn_frame {
 	                   root fills it and answers OK "ID" (or ERR) */
 	FR_SEND = 'S',  /* worker -> root: "ID PATH" + the file opened for reading; root
 	                   stores it and answers HASH "ID sha256 md5 size" (or ERR) */
+	FR_FLUSH = 'W', /* worker -> root: it waits for answers now; send what is grouped */
 	FR_OK = 'K',    /* root -> worker: "ID": that file is filled and checked */
 	FR_SAME = '=',  /* worker -> root: the tree is exactly the cache state; payload
 	                   the counters; no manifest follows */

@@ -171,7 +171,7 @@ S
 j=$(submit_wait "$U" crash.sh -o "$W/out-%j.txt" -- old)
 hook=$(grep -l cairn-epilog "$STATE"/hooks/* | head -1)
 ok=1
-for n in 0 2 4; do
+for n in 0 1 2; do
 	sed -i "/^exec /i export CAIRN_FAULT_PUT_ABORT_AFTER=$n" "$hook"
 	j=$(submit_wait "$U" crash.sh -o "$W/out-%j.txt" -- new$n)
 	sed -i '/CAIRN_FAULT_PUT_ABORT_AFTER/d' "$hook"
