@@ -638,7 +638,7 @@ static int check_digests(struct sync_ctx *c, struct cairn_err *err)
 		struct cairn_entry *e = &c->newm.e[i];
 		if (e->type != CAIRN_FT_FILE)
 			continue;
-		struct stored key;
+		struct stored key = {0};
 		memcpy(key.sha, e->sha256, sizeof(key.sha));
 		const struct stored *hit = bsearch(&key, known, n, sizeof(*known), cmp_stored);
 		if (!hit) {
