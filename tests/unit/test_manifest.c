@@ -286,7 +286,30 @@ static void test_json_lines(void)
 	CHECK("lines: round trip", cairn_manifest_from_json(text, strlen(text), &back, &err) == 0 &&
 	                               back.n == 2 && back.version == 4 &&
 	                               !strcmp(back.e[1].path, "d/f") && back.e[1].size == 3);
+	CHECK("lines: a file of its own has no pack", back.n == 2 && back.e[1].pack[0] == '\0');
 	cairn_manifest_free(&back);
+
+	/* A small file's place in a pack survives the round trip. */
+	memset(m.e[1].pack, 'c', 64);
+	m.e[1].offset = 12345;
+	char *packed = cairn_manifest_to_json(&m, false);
+	err = (struct cairn_err){0};
+	CHECK("lines: pack and offset round trip",
+	      cairn_manifest_from_json(packed, strlen(packed), &back, &err) == 0 && back.n == 2 &&
+	          back.e[1].pack[0] == 'c' && back.e[1].pack[63] == 'c' &&
+	          back.e[1].offset == 12345);
+	cairn_manifest_free(&back);
+	char *badpack = xstrdup(packed);
+	char *pp = strstr(badpack, "\"pack\":\"c");
+	if (pp)
+		pp[8] = 'X';
+	err = (struct cairn_err){0};
+	CHECK("lines: a malformed pack is refused",
+	      pp && cairn_manifest_from_json(badpack, strlen(badpack), &back, &err) < 0 &&
+	          has(err.msg, "malformed pack"));
+	free(badpack);
+	free(packed);
+	memset(m.e[1].pack, 0, sizeof(m.e[1].pack));
 
 	/* A manifest cut after a line is refused, not read as a smaller volume. */
 	char *cut = strdup(text);
