@@ -477,13 +477,20 @@ static int pack_write(void *arg, const void *buf, size_t len, struct cairn_err *
 			n = start - ps->pos < len ? (size_t)(start - ps->pos) : len;
 		} else {
 			n = end - ps->pos < len ? (size_t)(end - ps->pos) : len;
-			if (pwrite_all(it->fd, p, n, ps->pos - start) < 0) {
-				cairn_setuerr(err, "cannot write into the cache: %s",
-				              strerror(errno));
-				return -1;
+			/* Files with the same content share one place in the pack: the
+			 * same bytes go to each (they sort next to each other). */
+			for (size_t k = ps->cur; k < ps->t->n; k++) {
+				struct fetch_item *x = &ps->t->it[k];
+				if (x->te->offset != start || x->te->size != it->te->size)
+					break;
+				if (pwrite_all(x->fd, p, n, ps->pos - start) < 0) {
+					cairn_setuerr(err, "cannot write into the cache: %s",
+					              strerror(errno));
+					return -1;
+				}
+				cairn_digest_update(&x->dg, p, n);
+				x->got += n;
 			}
-			cairn_digest_update(&it->dg, p, n);
-			it->got += n;
 		}
 		ps->pos += n;
 		p += n;
@@ -495,7 +502,10 @@ static int pack_write(void *arg, const void *buf, size_t len, struct cairn_err *
 static int cmp_item_offset(const void *a, const void *b)
 {
 	const struct fetch_item *x = a, *y = b;
-	return x->te->offset < y->te->offset ? -1 : x->te->offset > y->te->offset;
+	/* By offset, then size: files sharing a place end up side by side. */
+	if (x->te->offset != y->te->offset)
+		return x->te->offset < y->te->offset ? -1 : 1;
+	return x->te->size < y->te->size ? -1 : x->te->size > y->te->size;
 }
 
 static int fetch_pack(struct hydrate_ctx *c, struct cairn_store *st, struct fetch_task *t,

@@ -73,6 +73,16 @@ check "run: a stale cache gets the new mode" [ "$(sed -n 4p <<<"$res")" = 600 ]
 check "run: the catching-up hydrate fetched only what changed" \
 	grep -q 'version 2, 4 files, .*, 1 from cache, 2 fetched' "$T/stderr"
 
+# 3c. Small files live in packs; files with the same content (and empty files)
+# share one place in a pack, and each gets its bytes in a cold hydrate.
+crun --volume dups:.d -- sh -c 'for f in a b c; do echo same > .d/$f; done; : > .d/e1; : > .d/e2; echo other > .d/o'
+rm -rf "$T/cache"
+res=$(crun --volume dups:.d -- sh -c 'cat .d/a .d/b .d/c .d/o; wc -c < .d/e1; wc -c < .d/e2' | tr '\n' ' ')
+check "run: identical small files all come back from their pack" [ "$res" = "same same same other 0 0 " ]
+if [[ $CAIRN_TEST_STORAGE == file://* ]]; then
+	check "run: small files are stored in packs" sh -c "ls '${CAIRN_TEST_STORAGE#file://}'/*/packs/*/ | grep -q ."
+fi
+
 # 4. Read-only mounts are never synced.
 crun --volume agent:.agent:ro -- sh -c 'echo changed > .agent/memory.md' 2>/dev/null
 check "run: a read-only volume cannot be written" [ "$(crun --volume agent:.agent -- cat .agent/memory.md)" = one ]
