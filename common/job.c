@@ -493,6 +493,16 @@ int cairn_job_finish(const struct cairn_config *cfg, struct cairn_job_record *re
 	if (cairn_user_lookup(NULL, rec->uid, rec->gid, &u, err) < 0)
 		return -1;
 	if (any_lease && cairn_store_open(cfg->storage, &st, err) < 0) {
+		/* Say so in the job's output too, per volume that will not be synced. */
+		for (size_t i = 0; i < rec->nvol; i++) {
+			if (!rec->vol[i].lease)
+				continue;
+			autofree char *l =
+			    xasprintf("cairn: volume %s: sync failed, this job's changes "
+			              "were not committed: %s",
+			              rec->vol[i].name, err->msg);
+			cairn_job_record_line(rec, l);
+		}
 		cairn_user_free(&u);
 		return -1;
 	}

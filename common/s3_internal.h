@@ -35,6 +35,7 @@ struct body {
 	const char *mem;
 	int fd;
 	uint64_t base, len, off;
+	bool rewound; /* libcurl sent it again (a reused connection died): ambiguous */
 };
 
 struct resp {
@@ -94,5 +95,7 @@ int s3_get_fd(struct cairn_store *st, const char *key, int fd, uint64_t size, ch
               struct cairn_err *err);
 int s3_get_range(struct cairn_store *st, const char *key, uint64_t off, uint64_t len,
                  cairn_sink_fn sink, void *arg, struct cairn_err *err);
+int s3_get(struct cairn_store *st, const char *key, cairn_sink_fn sink, void *arg,
+           struct cairn_err *err);
 
 #endif

@@ -7,16 +7,23 @@
 
 #include "digest.h"
 
-/* A two-byte body for the conditional-write probe. */
+/* The probe's bodies: the two writes differ, so that a write retried after a
+ * lost answer is told apart from the other by its ETag. */
+struct probe_body {
+	const char *text;
+	bool done;
+};
+
 static ssize_t probe_source(void *arg, void *buf, size_t len, struct cairn_err *err)
 {
 	(void)err;
-	int *done = arg;
-	if (*done || len < 2)
+	struct probe_body *b = arg;
+	size_t n = strlen(b->text);
+	if (b->done || len < n)
 		return 0;
-	*done = 1;
-	memcpy(buf, "ok", 2);
-	return 2;
+	b->done = true;
+	memcpy(buf, b->text, n);
+	return (ssize_t)n;
 }
 
 static int probe_conditional(struct cairn_store *st, struct cairn_err *err)
@@ -27,9 +34,9 @@ static int probe_conditional(struct cairn_store *st, struct cairn_err *err)
 		rnd[0] = (unsigned char)getpid();
 	snprintf(key, sizeof(key), ".cairn-probe/%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
 	         rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-	int a = st->ops->put(st, key, probe_source, &(int){0}, CAIRN_PUT_IF_ABSENT, err);
-	int b =
-	    a == 0 ? st->ops->put(st, key, probe_source, &(int){0}, CAIRN_PUT_IF_ABSENT, err) : a;
+	struct probe_body first = {.text = "first"}, second = {.text = "second"};
+	int a = st->ops->put(st, key, probe_source, &first, CAIRN_PUT_IF_ABSENT, err);
+	int b = a == 0 ? st->ops->put(st, key, probe_source, &second, CAIRN_PUT_IF_ABSENT, err) : a;
 	struct cairn_err ignore = {0};
 	(void)st->ops->del(st, key, &ignore);
 	if (a < 0 || (b < 0 && b != CAIRN_STORE_EXISTS))

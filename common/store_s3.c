@@ -169,6 +169,9 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
 	struct body *b = ud;
 	if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > b->len)
 		return CURL_SEEKFUNC_FAIL;
+	/* libcurl rewinds only to send the body again: the first try may have
+	 * reached the server although no answer came back. */
+	b->rewound = true;
 	b->off = (uint64_t)offset;
 	return CURL_SEEKFUNC_OK;
 }
@@ -331,6 +334,8 @@ int s3_do(struct s3_store *s, const struct req *q, struct resp *r, int *attempts
 				q->body->off = 0;
 				curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
 				curl_easy_setopt(c, CURLOPT_READDATA, q->body);
+				curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
+				curl_easy_setopt(c, CURLOPT_SEEKDATA, q->body);
 				curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
 				                 (curl_off_t)q->body->len);
 			} else {
@@ -346,8 +351,12 @@ int s3_do(struct s3_store *s, const struct req *q, struct resp *r, int *attempts
 		r->small.p = NULL;
 		r->small.len = 0;
 		r->small.truncated = false;
+		if (q->body)
+			q->body->rewound = false;
 		CURLcode cc = curl_easy_perform(c);
 		curl_slist_free_all(hl);
+		if (ambiguous && q->body && q->body->rewound)
+			*ambiguous = true;
 		long status = 0;
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 		r->status = status;
@@ -408,29 +417,6 @@ void s3_resp_free(struct resp *r)
 {
 	free(r->small.p);
 	r->small.p = NULL;
-}
-
-static int s3_get(struct cairn_store *st, const char *key, cairn_sink_fn sink, void *arg,
-                  struct cairn_err *err)
-{
-	struct s3_store *s = s3_of(st);
-	autofree char *k = s3_full_key(s, key);
-	struct resp r = {.sink = sink, .arg = arg, .err = err, .small.max = S3_ERR_BODY_MAX};
-	struct req q = {.method = "GET", .key = k, .sha256 = CAIRN_S3_EMPTY_SHA256};
-	int attempts = 1;
-	int rv = s3_do(s, &q, &r, &attempts, NULL, err);
-	if (rv == 0) {
-		if (r.status == 200)
-			rv = 0;
-		else if (r.status == 404)
-			rv = CAIRN_STORE_NOTFOUND;
-		else {
-			s3_status_err(s, "GET", k, &r, attempts, err);
-			rv = -1;
-		}
-	}
-	s3_resp_free(&r);
-	return rv;
 }
 
 /* HEAD: 0 with size/etag, NOTFOUND, or -1. */

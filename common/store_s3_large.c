@@ -127,6 +127,7 @@ static int fetch_range(struct s3_store *s, const char *k, int fd, uint64_t from,
 		                .range = rs.ranged ? range : NULL};
 		uint64_t before = rs.off;
 		int attempts = 1;
+		*err = (struct cairn_err){0}; /* only the last attempt's failure counts */
 		int rv = s3_do(s, &q, &r, &attempts, NULL, err);
 		if (rv == 0 && r.status / 100 != 2) {
 			rv = r.status == 404 ? CAIRN_STORE_NOTFOUND : -1;
@@ -152,18 +153,20 @@ static int fetch_range(struct s3_store *s, const char *k, int fd, uint64_t from,
 	}
 }
 
-/* A range to a sink, resumed from where an attempt broke off. */
+/* An object, or a range of it, to a sink, resumed from where an attempt broke
+ * off (a Range request for the rest). */
 struct sink_range {
 	cairn_sink_fn sink;
 	void *arg;
 	uint64_t got;
+	bool ranged;
 	struct resp *r;
 };
 
 static int sink_range_write(void *arg, const void *buf, size_t len, struct cairn_err *err)
 {
 	struct sink_range *sr = arg;
-	if (sr->r->status != 206) {
+	if (sr->ranged && sr->r->status != 206) {
 		cairn_seterr(err, "storage: the server ignored a Range request (HTTP %ld)",
 		             sr->r->status);
 		return -1;
@@ -174,24 +177,33 @@ static int sink_range_write(void *arg, const void *buf, size_t len, struct cairn
 	return 0;
 }
 
-int s3_get_range(struct cairn_store *st, const char *key, uint64_t off, uint64_t len,
-                 cairn_sink_fn sink, void *arg, struct cairn_err *err)
+/* len UINT64_MAX: from off to the end, asked without a Range header first. */
+static int get_resumed(struct s3_store *s, const char *k, uint64_t off, uint64_t len,
+                       cairn_sink_fn sink, void *arg, struct cairn_err *err)
 {
-	struct s3_store *s = st->impl;
-	autofree char *k = s3_full_key(s, key);
 	struct sink_range sr = {.sink = sink, .arg = arg};
-	int still = 0;
+	bool whole = off == 0 && len == UINT64_MAX;
 	for (int attempt = 1;; attempt++) {
 		char range[64];
-		snprintf(range, sizeof(range), "bytes=%llu-%llu",
-		         (unsigned long long)(off + sr.got), (unsigned long long)(off + len - 1));
+		sr.ranged = !whole || sr.got > 0;
+		if (len == UINT64_MAX)
+			snprintf(range, sizeof(range), "bytes=%llu-",
+			         (unsigned long long)(off + sr.got));
+		else
+			snprintf(range, sizeof(range), "bytes=%llu-%llu",
+			         (unsigned long long)(off + sr.got),
+			         (unsigned long long)(off + len - 1));
 		struct resp r = {
 		    .sink = sink_range_write, .arg = &sr, .err = err, .small.max = S3_ERR_BODY_MAX};
 		sr.r = &r;
-		struct req q = {
-		    .method = "GET", .key = k, .sha256 = CAIRN_S3_EMPTY_SHA256, .range = range};
+		struct req q = {.method = "GET",
+		                .key = k,
+		                .sha256 = CAIRN_S3_EMPTY_SHA256,
+		                .range = sr.ranged ? range : NULL};
 		uint64_t before = sr.got;
 		int attempts = 1;
+		/* Only the last attempt's failure is worth reporting. */
+		*err = (struct cairn_err){0};
 		int rv = s3_do(s, &q, &r, &attempts, NULL, err);
 		if (rv == 0 && r.status / 100 != 2) {
 			rv = r.status == 404 ? CAIRN_STORE_NOTFOUND : -1;
@@ -204,7 +216,7 @@ int s3_get_range(struct cairn_store *st, const char *key, uint64_t off, uint64_t
 		s3_resp_free(&r);
 		if (sink_failed)
 			return -1;
-		if (rv == 0 && sr.got == len)
+		if (rv == 0 && (len == UINT64_MAX || sr.got == len))
 			return 0;
 		if (rv == 0 && sr.got > len) {
 			cairn_seterr(err, "storage: S3 GET %s: more bytes than the range asked", k);
@@ -214,11 +226,28 @@ int s3_get_range(struct cairn_store *st, const char *key, uint64_t off, uint64_t
 			cairn_seterr(err,
 			             "storage: S3 GET %s: the body ended after %llu of %llu bytes",
 			             k, (unsigned long long)sr.got, (unsigned long long)len);
-		still = sr.got > before ? 0 : still + 1;
-		if (still >= S3_MAX_ATTEMPTS || attempt >= RESUME_MAX)
+		/* s3_do retried what broke off before any byte came; go on only while
+		 * each attempt brings more. */
+		if (sr.got == before || attempt >= RESUME_MAX)
 			return -1;
-		s3_backoff(still + 1);
+		s3_backoff(1);
 	}
+}
+
+int s3_get(struct cairn_store *st, const char *key, cairn_sink_fn sink, void *arg,
+           struct cairn_err *err)
+{
+	struct s3_store *s = st->impl;
+	autofree char *k = s3_full_key(s, key);
+	return get_resumed(s, k, 0, UINT64_MAX, sink, arg, err);
+}
+
+int s3_get_range(struct cairn_store *st, const char *key, uint64_t off, uint64_t len,
+                 cairn_sink_fn sink, void *arg, struct cairn_err *err)
+{
+	struct s3_store *s = st->impl;
+	autofree char *k = s3_full_key(s, key);
+	return get_resumed(s, k, off, len, sink, arg, err);
 }
 
 struct download {

@@ -158,12 +158,22 @@ int cairn_volume_commit(struct cairn_store *st, const char *ws, const char *vol,
 	 * leaves the current version as it was. */
 	autofree char *mkey =
 	    xasprintf("%s/volumes/%s/manifests/%010u-%s", ws, vol, m->version, nonce);
-	if (cairn_store_put_buf(st, mkey, json, strlen(json), CAIRN_PUT_IF_ABSENT, err) < 0)
+	/* The name holds a fresh random nonce: if it exists, only this job can
+	 * have written it (an earlier attempt whose answer was lost). */
+	int pr = cairn_store_put_buf(st, mkey, json, strlen(json), CAIRN_PUT_IF_ABSENT, err);
+	if (pr < 0 && pr != CAIRN_STORE_EXISTS)
 		return -1;
 	for (;;) {
 		struct cairn_vstate cur, next;
 		if (cairn_vstate_load(st, ws, vol, &cur, err) < 0)
 			return -1;
+		/* A state revision whose answer was lost may have been written after
+		 * all (the server stored it, the retry was told it exists): the
+		 * current state naming this job's manifest is this job's commit. */
+		if (cur.version == base + 1 && cur.manifest && !strcmp(cur.manifest, mkey)) {
+			cairn_vstate_free(&cur);
+			break;
+		}
 		const char *why = NULL;
 		char whybuf[256];
 		if (lease && !cairn_lease_is_ours(&cur, lease)) {
