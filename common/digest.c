@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,22 +19,35 @@ int cairn_digest_init(struct cairn_digest *d)
 	return 0;
 }
 
-int cairn_digest_init_sha256(struct cairn_digest *d)
+/* One of the two digests only; the other's context stays NULL. */
+static int init_one(struct cairn_digest *d, bool sha)
 {
-	d->md5 = NULL;
-	d->sha256 = EVP_MD_CTX_new();
-	if (!d->sha256 || !EVP_DigestInit_ex(d->sha256, EVP_sha256(), NULL)) {
+	void **ctx = sha ? &d->sha256 : &d->md5;
+	d->md5 = d->sha256 = NULL;
+	*ctx = EVP_MD_CTX_new();
+	if (!*ctx || !EVP_DigestInit_ex(*ctx, sha ? EVP_sha256() : EVP_md5(), NULL)) {
 		cairn_digest_free(d);
 		return -1;
 	}
 	return 0;
 }
 
+int cairn_digest_init_sha256(struct cairn_digest *d)
+{
+	return init_one(d, true);
+}
+
+int cairn_digest_init_md5(struct cairn_digest *d)
+{
+	return init_one(d, false);
+}
+
 void cairn_digest_update(struct cairn_digest *d, const void *buf, size_t len)
 {
 	if (d->md5)
 		EVP_DigestUpdate(d->md5, buf, len);
-	EVP_DigestUpdate(d->sha256, buf, len);
+	if (d->sha256)
+		EVP_DigestUpdate(d->sha256, buf, len);
 }
 
 static void hex(const unsigned char *in, unsigned len, char *out)
@@ -51,8 +65,12 @@ void cairn_digest_final(struct cairn_digest *d, char sha256[CAIRN_SHA256_HEX],
 {
 	unsigned char b[EVP_MAX_MD_SIZE];
 	unsigned n = 0;
-	EVP_DigestFinal_ex(d->sha256, b, &n);
-	hex(b, n, sha256);
+	if (d->sha256) {
+		EVP_DigestFinal_ex(d->sha256, b, &n);
+		hex(b, n, sha256);
+	} else {
+		sha256[0] = '\0';
+	}
 	if (d->md5) {
 		EVP_DigestFinal_ex(d->md5, b, &n);
 		hex(b, n, md5);
@@ -67,6 +85,25 @@ void cairn_digest_free(struct cairn_digest *d)
 	EVP_MD_CTX_free(d->md5);
 	EVP_MD_CTX_free(d->sha256);
 	d->md5 = d->sha256 = NULL;
+}
+
+int cairn_digest_range(struct cairn_digest *d, int fd, uint64_t off, uint64_t end, char *buf,
+                       size_t cap)
+{
+	while (off < end) {
+		size_t want = end - off < cap ? (size_t)(end - off) : cap;
+		ssize_t n = pread(fd, buf, want, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = 0; /* the file is shorter */
+			return -1;
+		}
+		cairn_digest_update(d, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	return 0;
 }
 
 int cairn_digest_fd(int fd, char sha256[CAIRN_SHA256_HEX], char md5[CAIRN_MD5_HEX],

@@ -37,8 +37,7 @@ struct hydrate_ctx {
 	struct fetch_task *groups[MAX_OPEN_GROUPS];
 	size_t ngroups, waiting;
 	/* root side: the target's files sorted by digest, for requests */
-	const struct cairn_entry **by_sha;
-	size_t nby_sha;
+	struct cairn_sha_index by_sha;
 };
 
 /* ---- worker side (the job's user) ---- */
@@ -594,35 +593,6 @@ static void fetch_done(struct cairn_pool *p, void *task, int rv, const struct ca
 	fetch_drop(t);
 }
 
-static int cmp_entry_sha(const void *a, const void *b)
-{
-	const struct cairn_entry *x = *(const struct cairn_entry *const *)a;
-	const struct cairn_entry *y = *(const struct cairn_entry *const *)b;
-	return strcmp(x->sha256, y->sha256);
-}
-
-/* The target's files sorted by digest: only their objects may be asked for. */
-static void index_by_sha(struct hydrate_ctx *c)
-{
-	const struct cairn_manifest *t = c->target;
-	c->by_sha = xcalloc(t->n + 1, sizeof(*c->by_sha));
-	c->nby_sha = 0;
-	for (size_t i = 0; i < t->n; i++)
-		if (t->e[i].type == CAIRN_FT_FILE)
-			c->by_sha[c->nby_sha++] = &t->e[i];
-	qsort(c->by_sha, c->nby_sha, sizeof(*c->by_sha), cmp_entry_sha);
-}
-
-static const struct cairn_entry *find_by_sha(struct hydrate_ctx *c, const char *sha)
-{
-	struct cairn_entry key;
-	memcpy(key.sha256, sha, sizeof(key.sha256));
-	const struct cairn_entry *kp = &key;
-	const struct cairn_entry *const *hit =
-	    bsearch(&kp, c->by_sha, c->nby_sha, sizeof(*c->by_sha), cmp_entry_sha);
-	return hit ? *hit : NULL;
-}
-
 /* "ID SHA256" with the temporary file: queue its download. */
 /* Files of packs wait here until the worker pauses or enough have come, so
  * that neighbours in a pack go in one ranged GET. */
@@ -671,7 +641,7 @@ static int fetch_request(struct cairn_pool *pool, struct hydrate_ctx *c, char *r
 	if (sp) {
 		*sp = '\0';
 		if (parse_uint(req, ULONG_MAX, &id) == 0 && cairn_is_hex(sp + 1, 64))
-			te = find_by_sha(c, sp + 1);
+			te = cairn_sha_index_find(&c->by_sha, sp + 1);
 	}
 	if (!te || *fd < 0) {
 		cairn_seterr(err, "volume %s: worker asked for a foreign object", c->vol);
@@ -767,14 +737,15 @@ static int hydrate_serve_loop(struct cairn_pool *pool, int sock, struct hydrate_
 static int hydrate_serve(int sock, void *arg, struct cairn_err *err)
 {
 	struct hydrate_ctx *c = arg;
-	index_by_sha(c);
+	/* Only the target's files may be asked for. */
+	cairn_sha_index_build(&c->by_sha, c->target);
 	struct cairn_pool *pool =
 	    cairn_pool_start(c->st, cairn_transfers(), sock, fetch_run, fetch_done, c);
 	cairn_pool_label(pool, c->vol, "fetching");
 	int rv = hydrate_serve_loop(pool, sock, c, err);
 	drop_groups(c);
 	cairn_pool_stop(pool, rv < 0, fetch_drop);
-	free(c->by_sha);
+	cairn_sha_index_free(&c->by_sha);
 	return rv;
 }
 

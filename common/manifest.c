@@ -519,3 +519,36 @@ bool cairn_manifest_unchanged(const struct cairn_manifest *scan, const struct ca
 	}
 	return true;
 }
+
+static int cmp_entry_sha(const void *a, const void *b)
+{
+	return strcmp((*(const struct cairn_entry *const *)a)->sha256,
+	              (*(const struct cairn_entry *const *)b)->sha256);
+}
+
+void cairn_sha_index_build(struct cairn_sha_index *ix, const struct cairn_manifest *m)
+{
+	ix->e = xcalloc(m->n + 1, sizeof(*ix->e));
+	ix->n = 0;
+	for (size_t i = 0; i < m->n; i++)
+		if (m->e[i].type == CAIRN_FT_FILE)
+			ix->e[ix->n++] = &m->e[i];
+	qsort(ix->e, ix->n, sizeof(*ix->e), cmp_entry_sha);
+}
+
+const struct cairn_entry *cairn_sha_index_find(const struct cairn_sha_index *ix, const char *sha)
+{
+	struct cairn_entry key;
+	snprintf(key.sha256, sizeof(key.sha256), "%s", sha);
+	const struct cairn_entry *kp = &key;
+	const struct cairn_entry *const *hit =
+	    bsearch(&kp, ix->e, ix->n, sizeof(*ix->e), cmp_entry_sha);
+	return hit ? *hit : NULL;
+}
+
+void cairn_sha_index_free(struct cairn_sha_index *ix)
+{
+	free(ix->e);
+	ix->e = NULL;
+	ix->n = 0;
+}

@@ -55,6 +55,16 @@ void cairn_manifest_sort(struct cairn_manifest *m);
 /* After sort: binary search by path. */
 struct cairn_entry *cairn_manifest_find(const struct cairn_manifest *m, const char *path);
 
+/* An index of m's files by content: pointers into m sorted by SHA-256. */
+struct cairn_sha_index {
+	const struct cairn_entry **e;
+	size_t n;
+};
+void cairn_sha_index_build(struct cairn_sha_index *ix, const struct cairn_manifest *m);
+/* A file of the index with that SHA-256 (any of them, if several), or NULL. */
+const struct cairn_entry *cairn_sha_index_find(const struct cairn_sha_index *ix, const char *sha);
+void cairn_sha_index_free(struct cairn_sha_index *ix);
+
 /* Encode; with_local adds ino/ctime for the node-local cache state. */
 char *cairn_manifest_to_json(const struct cairn_manifest *m, bool with_local);
 /* Parse and validate everything; hostile input safe. Entries come out sorted. */

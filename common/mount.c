@@ -14,6 +14,7 @@
 
 #include "job.h"
 #include "tree.h"
+#include "wire.h"
 
 int cairn_private_mount_ns(int more_namespaces, struct cairn_err *err)
 {
@@ -29,48 +30,21 @@ int cairn_private_mount_ns(int more_namespaces, struct cairn_err *err)
 	return 0;
 }
 
-/* As the user: create path (and its parents) below the working directory. */
 static int send_fd(int sock, int fd)
 {
-	char byte = 'F';
-	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	memset(&u, 0, sizeof(u));
-	struct msghdr msg = {.msg_iov = &iov,
-	                     .msg_iovlen = 1,
-	                     .msg_control = u.buf,
-	                     .msg_controllen = sizeof(u.buf)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
+	return cairn_sendmsg_fd(sock, "F", 1, fd) == 1 ? 0 : -1;
 }
 
 /* One message: a descriptor (payload "F"), or an error text without one. */
 static int recv_fd(int sock, char *text, size_t len)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = {.iov_base = text, .iov_len = len - 1};
-	struct msghdr msg = {.msg_iov = &iov,
-	                     .msg_iovlen = 1,
-	                     .msg_control = u.buf,
-	                     .msg_controllen = sizeof(u.buf)};
-	ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	int fd = -1;
+	ssize_t n = cairn_recvmsg_fd(sock, text, len - 1, &fd);
 	text[n > 0 ? n : 0] = '\0';
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	if (n == 1 && c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-		int fd;
-		memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	if (n == 1 && fd >= 0)
 		return fd;
-	}
+	if (fd >= 0)
+		close(fd);
 	return -1;
 }
 

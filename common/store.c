@@ -296,16 +296,10 @@ int cairn_store_put_fd(struct cairn_store *st, const char *key, int fd, uint64_t
 	return rv;
 }
 
-struct fd_sink {
-	int fd;
-	uint64_t off, max;
-	struct cairn_digest dg;
-};
-
-static int fd_sink_write(void *arg, const void *buf, size_t len, struct cairn_err *err)
+int cairn_file_sink_write(void *arg, const void *buf, size_t len, struct cairn_err *err)
 {
-	struct fd_sink *fs = arg;
-	if (len > fs->max - fs->off) {
+	struct cairn_file_sink *fs = arg;
+	if (len > fs->end - fs->off) {
 		cairn_seterr(err, "storage sent more bytes than the object has");
 		return -1;
 	}
@@ -313,7 +307,8 @@ static int fd_sink_write(void *arg, const void *buf, size_t len, struct cairn_er
 		cairn_setuerr(err, "cannot write into the cache: %s", strerror(errno));
 		return -1;
 	}
-	cairn_digest_update(&fs->dg, buf, len);
+	if (fs->dg)
+		cairn_digest_update(fs->dg, buf, len);
 	fs->off += len;
 	return 0;
 }
@@ -325,14 +320,15 @@ int cairn_store_get_fd(struct cairn_store *st, const char *key, int fd, uint64_t
 		return -1;
 	if (st->ops->get_fd)
 		return st->ops->get_fd(st, key, fd, size, sha256, err);
-	struct fd_sink fs = {.fd = fd, .max = size};
-	if (cairn_digest_init_sha256(&fs.dg) < 0) {
+	struct cairn_digest dg;
+	struct cairn_file_sink fs = {.fd = fd, .end = size, .dg = &dg};
+	if (cairn_digest_init_sha256(&dg) < 0) {
 		cairn_seterr(err, "cannot start a digest");
 		return -1;
 	}
-	int r = st->ops->get(st, key, fd_sink_write, &fs, err);
+	int r = st->ops->get(st, key, cairn_file_sink_write, &fs, err);
 	char md5[CAIRN_MD5_HEX];
-	cairn_digest_final(&fs.dg, sha256, md5);
+	cairn_digest_final(&dg, sha256, md5);
 	if (r == 0 && fs.off != size) {
 		cairn_seterr(err, "storage holds %llu bytes where %llu were expected",
 		             (unsigned long long)fs.off, (unsigned long long)size);

@@ -93,6 +93,15 @@ int cairn_store_put_fd(struct cairn_store *st, const char *key, int fd, uint64_t
 #define CAIRN_MULTIPART_MIN (64ULL * 1024 * 1024)
 uint64_t cairn_part_size(uint64_t size);
 
+/* A sink that writes bytes into a file at their offsets, from off up to end
+ * (more is an error), hashing them into dg if set. */
+struct cairn_file_sink {
+	int fd;
+	uint64_t off, end;
+	struct cairn_digest *dg;
+};
+int cairn_file_sink_write(void *arg, const void *buf, size_t len, struct cairn_err *err);
+
 /* Fetch an object of size bytes into fd (pwrite from offset 0); sha256 gets the
  * SHA-256 of what was written. More or fewer bytes than size is an error. */
 int cairn_store_get_fd(struct cairn_store *st, const char *key, int fd, uint64_t size,

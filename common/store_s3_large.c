@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -75,84 +74,6 @@ static void run_parallel(struct s3_store *s, unsigned n, void (*fn)(void *, stru
 
 /* ------------------------------------------------------------------ downloads */
 
-struct range_sink {
-	int fd;
-	uint64_t off, end;
-	bool ranged;
-	struct resp *r;
-	struct cairn_digest *dg; /* single stream: hashed as it arrives */
-};
-
-static int range_write(void *arg, const void *buf, size_t len, struct cairn_err *err)
-{
-	struct range_sink *rs = arg;
-	if (rs->ranged && rs->r->status != 206) {
-		cairn_seterr(err, "storage: the server ignored a Range request (HTTP %ld)",
-		             rs->r->status);
-		return -1;
-	}
-	if (len > rs->end - rs->off) {
-		cairn_seterr(err, "storage: the server sent more bytes than the object has");
-		return -1;
-	}
-	if (pwrite_all(rs->fd, buf, len, rs->off) < 0) {
-		cairn_setuerr(err, "cannot write into the cache: %s", strerror(errno));
-		return -1;
-	}
-	if (rs->dg)
-		cairn_digest_update(rs->dg, buf, len);
-	rs->off += len;
-	return 0;
-}
-
-/* Bytes [from, end) of object k into fd at the same offsets. whole: the range
- * is the whole object, asked for without a Range header until an attempt broke
- * off. A broken-off body resumes from the last byte written. */
-static int fetch_range(struct s3_store *s, const char *k, int fd, uint64_t from, uint64_t end,
-                       bool whole, struct cairn_digest *dg, struct cairn_err *err)
-{
-	struct range_sink rs = {.fd = fd, .off = from, .end = end, .dg = dg};
-	int still = 0; /* attempts without progress */
-	for (int attempt = 1;; attempt++) {
-		char range[64];
-		rs.ranged = !whole || rs.off > from;
-		snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)rs.off,
-		         (unsigned long long)(end - 1));
-		struct resp r = {
-		    .sink = range_write, .arg = &rs, .err = err, .small.max = S3_ERR_BODY_MAX};
-		rs.r = &r;
-		struct req q = {.method = "GET",
-		                .key = k,
-		                .sha256 = CAIRN_S3_EMPTY_SHA256,
-		                .range = rs.ranged ? range : NULL};
-		uint64_t before = rs.off;
-		int attempts = 1;
-		*err = (struct cairn_err){0}; /* only the last attempt's failure counts */
-		int rv = s3_do(s, &q, &r, &attempts, NULL, err);
-		if (rv == 0 && r.status / 100 != 2) {
-			rv = r.status == 404 ? CAIRN_STORE_NOTFOUND : -1;
-			if (rv == -1)
-				s3_status_err(s, "GET", k, &r, attempts, err);
-			s3_resp_free(&r);
-			return rv;
-		}
-		bool sink_failed = r.sink_failed;
-		s3_resp_free(&r);
-		if (sink_failed)
-			return -1;
-		if (rv == 0 && rs.off == end)
-			return 0;
-		if (rv == 0)
-			cairn_seterr(
-			    err, "storage: S3 GET %s: the body ended after %llu of %llu bytes", k,
-			    (unsigned long long)(rs.off - from), (unsigned long long)(end - from));
-		still = rs.off > before ? 0 : still + 1;
-		if (still >= S3_MAX_ATTEMPTS || attempt >= RESUME_MAX)
-			return -1;
-		s3_backoff(still + 1);
-	}
-}
-
 /* An object, or a range of it, to a sink, resumed from where an attempt broke
  * off (a Range request for the rest). */
 struct sink_range {
@@ -177,12 +98,12 @@ static int sink_range_write(void *arg, const void *buf, size_t len, struct cairn
 	return 0;
 }
 
-/* len UINT64_MAX: from off to the end, asked without a Range header first. */
-static int get_resumed(struct s3_store *s, const char *k, uint64_t off, uint64_t len,
+/* len UINT64_MAX: from off to the end. whole: [off, off + len) is the whole
+ * object, asked for without a Range header until an attempt broke off. */
+static int get_resumed(struct s3_store *s, const char *k, uint64_t off, uint64_t len, bool whole,
                        cairn_sink_fn sink, void *arg, struct cairn_err *err)
 {
 	struct sink_range sr = {.sink = sink, .arg = arg};
-	bool whole = off == 0 && len == UINT64_MAX;
 	for (int attempt = 1;; attempt++) {
 		char range[64];
 		sr.ranged = !whole || sr.got > 0;
@@ -234,12 +155,21 @@ static int get_resumed(struct s3_store *s, const char *k, uint64_t off, uint64_t
 	}
 }
 
+/* Bytes [from, end) of object k into fd at the same offsets (whole: see
+ * get_resumed). */
+static int fetch_range(struct s3_store *s, const char *k, int fd, uint64_t from, uint64_t end,
+                       bool whole, struct cairn_digest *dg, struct cairn_err *err)
+{
+	struct cairn_file_sink fs = {.fd = fd, .off = from, .end = end, .dg = dg};
+	return get_resumed(s, k, from, end - from, whole, cairn_file_sink_write, &fs, err);
+}
+
 int s3_get(struct cairn_store *st, const char *key, cairn_sink_fn sink, void *arg,
            struct cairn_err *err)
 {
 	struct s3_store *s = st->impl;
 	autofree char *k = s3_full_key(s, key);
-	return get_resumed(s, k, 0, UINT64_MAX, sink, arg, err);
+	return get_resumed(s, k, 0, UINT64_MAX, true, sink, arg, err);
 }
 
 int s3_get_range(struct cairn_store *st, const char *key, uint64_t off, uint64_t len,
@@ -247,7 +177,7 @@ int s3_get_range(struct cairn_store *st, const char *key, uint64_t off, uint64_t
 {
 	struct s3_store *s = st->impl;
 	autofree char *k = s3_full_key(s, key);
-	return get_resumed(s, k, off, len, sink, arg, err);
+	return get_resumed(s, k, off, len, false, sink, arg, err);
 }
 
 struct download {
@@ -285,22 +215,12 @@ static void hash_ready(struct download *d)
 		uint64_t off = d->hashed * d->chunk;
 		uint64_t end = off + d->chunk < d->size ? off + d->chunk : d->size;
 		pthread_mutex_unlock(&d->lock);
-		ssize_t n = 0;
-		while (off < end) {
-			size_t want = end - off < READ_CHUNK ? (size_t)(end - off) : READ_CHUNK;
-			n = pread(d->fd, d->buf, want, (off_t)off);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				break;
-			cairn_digest_update(&d->dg, d->buf, (size_t)n);
-			off += (uint64_t)n;
-		}
+		int r = cairn_digest_range(&d->dg, d->fd, off, end, d->buf, READ_CHUNK);
 		pthread_mutex_lock(&d->lock);
-		if (off < end) {
+		if (r < 0) {
 			struct cairn_err e = {0};
 			cairn_seterr(&e, "cannot read back what was fetched: %s",
-			             n < 0 ? strerror(errno) : "short file");
+			             errno ? strerror(errno) : "short file");
 			download_fail(d, -1, &e);
 			break;
 		}
@@ -387,29 +307,15 @@ struct upload {
 
 static int md5_range(int fd, uint64_t off, uint64_t end, char *buf, char hex[CAIRN_MD5_HEX])
 {
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	if (!c || !EVP_DigestInit_ex(c, EVP_md5(), NULL)) {
-		EVP_MD_CTX_free(c);
+	struct cairn_digest d;
+	char none[CAIRN_SHA256_HEX];
+	if (cairn_digest_init_md5(&d) < 0)
+		return -1;
+	if (cairn_digest_range(&d, fd, off, end, buf, READ_CHUNK) < 0) {
+		cairn_digest_free(&d);
 		return -1;
 	}
-	while (off < end) {
-		size_t want = end - off < READ_CHUNK ? (size_t)(end - off) : READ_CHUNK;
-		ssize_t n = pread(fd, buf, want, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			EVP_MD_CTX_free(c);
-			return -1;
-		}
-		EVP_DigestUpdate(c, buf, (size_t)n);
-		off += (uint64_t)n;
-	}
-	unsigned char raw[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
-	EVP_DigestFinal_ex(c, raw, &len);
-	EVP_MD_CTX_free(c);
-	for (unsigned i = 0; i < len; i++)
-		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	cairn_digest_final(&d, none, hex);
 	return 0;
 }
 
@@ -523,15 +429,14 @@ static char *complete_body(const struct upload *u)
 static int complete_upload(struct s3_store *s, struct upload *u, struct cairn_err *err)
 {
 	autofree char *xml = complete_body(u);
-	char sha[65], md5[CAIRN_MD5_HEX], md5b64[32];
-	cairn_s3_sha256_hex(xml, strlen(xml), sha);
-	{
-		unsigned char raw[EVP_MAX_MD_SIZE];
-		unsigned len = 0;
-		EVP_Digest(xml, strlen(xml), raw, &len, EVP_md5(), NULL);
-		for (unsigned i = 0; i < len; i++)
-			snprintf(md5 + 2 * i, 3, "%02x", raw[i]);
+	char sha[CAIRN_SHA256_HEX], md5[CAIRN_MD5_HEX], md5b64[32];
+	struct cairn_digest d;
+	if (cairn_digest_init(&d) < 0) {
+		cairn_seterr(err, "cannot start a digest");
+		return -1;
 	}
+	cairn_digest_update(&d, xml, strlen(xml));
+	cairn_digest_final(&d, sha, md5);
 	s3_md5_hex_to_b64(md5, md5b64);
 	autofree char *query = xasprintf("uploadId=%s", u->qid);
 	struct body b = {.mem = xml, .fd = -1, .len = strlen(xml)};

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -53,9 +52,8 @@ struct sync_ctx {
 	struct stored *stored;
 	size_t nstored, capstored;
 	unsigned long long up_bytes;
-	struct pack_build pack;                 /* the pack being filled */
-	const struct cairn_entry **base_by_sha; /* the base's files, by digest */
-	size_t nbase;
+	struct pack_build pack;      /* the pack being filled */
+	struct cairn_sha_index base; /* the base's files, by digest */
 	unsigned long long skipped;
 	bool same; /* the worker found the tree exactly as the state says */
 };
@@ -196,16 +194,6 @@ struct send_task {
 	char (*part_md5)[CAIRN_MD5_HEX]; /* large files: each part's MD5 */
 };
 
-/* Hash the file as it is now (pread: the worker shares the file offset). */
-static void part_md5_hex(EVP_MD_CTX *c, char out[CAIRN_MD5_HEX])
-{
-	unsigned char raw[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
-	EVP_DigestFinal_ex(c, raw, &len);
-	for (unsigned i = 0; i < len; i++)
-		snprintf(out + 2 * i, 3, "%02x", raw[i]);
-}
-
 /* Hash the file as it is now (pread: the worker shares the file offset). A file
  * large enough to go up in parts gets each part's MD5 in the same pass, so the
  * upload need not read it a third time. */
@@ -213,21 +201,18 @@ static int hash_file(struct send_task *t, uint64_t planned, struct cairn_err *er
 {
 	enum { CHUNK = 256 * 1024 };
 	autofree char *buf = xcalloc(1, CHUNK);
-	struct cairn_digest dg;
-	EVP_MD_CTX *pc = NULL;
+	struct cairn_digest dg, pdg = {0};
 	uint64_t part = planned >= CAIRN_MULTIPART_MIN ? cairn_part_size(planned) : 0;
 	size_t nparts = part ? (size_t)((planned + part - 1) / part) : 0;
-	if (part) {
+	if (part)
 		t->part_md5 = xcalloc(nparts, sizeof(*t->part_md5));
-		pc = EVP_MD_CTX_new();
-	}
-	if (cairn_digest_init(&dg) < 0 ||
-	    (part && (!pc || !EVP_DigestInit_ex(pc, EVP_md5(), NULL)))) {
-		EVP_MD_CTX_free(pc);
+	if (cairn_digest_init(&dg) < 0 || (part && cairn_digest_init_md5(&pdg) < 0)) {
+		cairn_digest_free(&dg);
 		cairn_seterr(err, "cannot start a digest");
 		return -1;
 	}
 	uint64_t off = 0;
+	int rv = 0;
 	for (;;) {
 		size_t want = CHUNK;
 		if (part && off < planned && part - off % part < want)
@@ -236,28 +221,34 @@ static int hash_file(struct send_task *t, uint64_t planned, struct cairn_err *er
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			cairn_digest_free(&dg);
-			EVP_MD_CTX_free(pc);
 			cairn_setuerr(err, "volume %s: cannot read %.200s: %s", t->c->vol, t->path,
 			              strerror(errno));
-			return -1;
+			rv = -1;
+			break;
 		}
 		if (n == 0)
 			break;
 		cairn_digest_update(&dg, buf, (size_t)n);
 		if (part && off < planned) {
-			EVP_DigestUpdate(pc, buf, (size_t)n);
+			cairn_digest_update(&pdg, buf, (size_t)n);
 			size_t i = (size_t)(off / part);
 			uint64_t end = (i + 1) * part < planned ? (i + 1) * part : planned;
 			if (off + (uint64_t)n >= end && i < nparts) {
-				part_md5_hex(pc, t->part_md5[i]);
-				EVP_DigestInit_ex(pc, EVP_md5(), NULL);
+				char none[CAIRN_SHA256_HEX];
+				cairn_digest_final(&pdg, none, t->part_md5[i]);
+				if (i + 1 < nparts && cairn_digest_init_md5(&pdg) < 0) {
+					cairn_seterr(err, "cannot start a digest");
+					rv = -1;
+					break;
+				}
 			}
 		}
 		off += (uint64_t)n;
 	}
 	cairn_digest_final(&dg, t->sha, t->md5);
-	EVP_MD_CTX_free(pc);
+	cairn_digest_free(&pdg);
+	if (rv < 0)
+		return -1;
 	t->size = off;
 	if (off != planned) {
 		/* It changed under us: let the upload find out and refuse. */
@@ -280,22 +271,6 @@ static size_t add_stored(struct sync_ctx *c, const struct send_task *t)
 	memcpy(r->md5, t->md5, sizeof(r->md5));
 	r->size = t->size;
 	return c->nstored++;
-}
-
-static int cmp_entry_sha(const void *a, const void *b)
-{
-	return strcmp((*(const struct cairn_entry *const *)a)->sha256,
-	              (*(const struct cairn_entry *const *)b)->sha256);
-}
-
-static const struct cairn_entry *base_find(const struct sync_ctx *c, const char *sha)
-{
-	struct cairn_entry key;
-	memcpy(key.sha256, sha, sizeof(key.sha256));
-	const struct cairn_entry *kp = &key;
-	const struct cairn_entry *const *hit =
-	    bsearch(&kp, c->base_by_sha, c->nbase, sizeof(*c->base_by_sha), cmp_entry_sha);
-	return hit ? *hit : NULL;
 }
 
 /* Store a full pack and tell its members where they are. */
@@ -400,7 +375,7 @@ static int send_small(struct sync_ctx *c, struct cairn_store *st, struct send_ta
 	cairn_digest_update(&dg, buf, (size_t)got);
 	cairn_digest_final(&dg, t->sha, t->md5);
 	t->size = got;
-	const struct cairn_entry *b = base_find(c, t->sha);
+	const struct cairn_entry *b = cairn_sha_index_find(&c->base, t->sha);
 	if (b) {
 		pthread_mutex_lock(&c->lock);
 		size_t idx = add_stored(c, t);
@@ -668,11 +643,7 @@ int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct c
 	memset(stats, 0, sizeof(*stats));
 	cairn_manifest_init(&c.newm);
 	cairn_cache_load_state(cv, &c.state);
-	c.base_by_sha = xcalloc(c.state.n + 1, sizeof(*c.base_by_sha));
-	for (size_t i = 0; i < c.state.n; i++)
-		if (c.state.e[i].type == CAIRN_FT_FILE)
-			c.base_by_sha[c.nbase++] = &c.state.e[i];
-	qsort(c.base_by_sha, c.nbase, sizeof(*c.base_by_sha), cmp_entry_sha);
+	cairn_sha_index_build(&c.base, &c.state);
 	if (cairn_worker_run(u, &cv->datafd, sync_worker, sync_serve, &c, err) < 0)
 		goto out;
 	/* The last pack, not full: stored before anything names it. */
@@ -725,7 +696,7 @@ done:
 	cairn_manifest_free(&c.state);
 	cairn_manifest_free(&c.newm);
 	free(c.stored);
-	free(c.base_by_sha);
+	cairn_sha_index_free(&c.base);
 	if (c.pack.fd >= 0) {
 		cairn_digest_free(&c.pack.dg);
 		close(c.pack.fd);

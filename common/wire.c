@@ -50,22 +50,14 @@ int cairn_wire_send_str(int fd, char type, const char *s)
 	return cairn_wire_send(fd, type, s, strlen(s));
 }
 
-int cairn_wire_send_fd(int sock, char type, const char *s, int fd)
+ssize_t cairn_sendmsg_fd(int sock, const void *buf, size_t len, int fd)
 {
-	size_t len = strlen(s);
-	unsigned char hdr[5] = {
-	    (unsigned char)type, (unsigned char)(len & 0xff), (unsigned char)((len >> 8) & 0xff),
-	    (unsigned char)((len >> 16) & 0xff), (unsigned char)((len >> 24) & 0xff)};
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	if (len > CAIRN_WIRE_MAX) {
-		errno = EMSGSIZE;
-		return -1;
-	}
 	memset(&u, 0, sizeof(u));
-	struct iovec iov = {.iov_base = hdr, .iov_len = sizeof(hdr)};
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 	struct msghdr msg = {.msg_iov = &iov,
 	                     .msg_iovlen = 1,
 	                     .msg_control = u.buf,
@@ -79,6 +71,20 @@ int cairn_wire_send_fd(int sock, char type, const char *s, int fd)
 	do
 		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+int cairn_wire_send_fd(int sock, char type, const char *s, int fd)
+{
+	size_t len = strlen(s);
+	unsigned char hdr[5] = {
+	    (unsigned char)type, (unsigned char)(len & 0xff), (unsigned char)((len >> 8) & 0xff),
+	    (unsigned char)((len >> 16) & 0xff), (unsigned char)((len >> 24) & 0xff)};
+	if (len > CAIRN_WIRE_MAX) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	ssize_t n = cairn_sendmsg_fd(sock, hdr, sizeof(hdr), fd);
 	if (n < 0)
 		return -1;
 	/* The descriptor went with the first byte; the rest is plain data. */
@@ -106,14 +112,13 @@ static void take_fds(struct msghdr *msg, int *passed)
 	}
 }
 
-int cairn_wire_recv_fd(int sock, char *type, char **buf, size_t *len, size_t *cap, int *passed)
+ssize_t cairn_recvmsg_fd(int sock, void *buf, size_t len, int *passed)
 {
-	unsigned char hdr[5];
 	union {
 		char buf[CMSG_SPACE(4 * sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct iovec iov = {.iov_base = hdr, .iov_len = sizeof(hdr)};
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
 	struct msghdr msg = {.msg_iov = &iov,
 	                     .msg_iovlen = 1,
 	                     .msg_control = u.buf,
@@ -124,9 +129,17 @@ int cairn_wire_recv_fd(int sock, char *type, char **buf, size_t *len, size_t *ca
 	do
 		got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 	while (got < 0 && errno == EINTR);
+	if (got >= 0)
+		take_fds(&msg, passed);
+	return got;
+}
+
+int cairn_wire_recv_fd(int sock, char *type, char **buf, size_t *len, size_t *cap, int *passed)
+{
+	unsigned char hdr[5];
+	ssize_t got = cairn_recvmsg_fd(sock, hdr, sizeof(hdr), passed);
 	if (got <= 0)
-		return -1;
-	take_fds(&msg, passed);
+		goto fail;
 	if ((size_t)got < sizeof(hdr) && read_full(sock, hdr + got, sizeof(hdr) - (size_t)got) !=
 	                                     (ssize_t)(sizeof(hdr) - (size_t)got))
 		goto fail;

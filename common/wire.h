@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define CAIRN_WIRE_MAX (1024u * 1024)
 
@@ -31,6 +32,13 @@ enum cairn_frame {
 int cairn_wire_send(int fd, char type, const void *buf, size_t len);
 /* Send a NUL-free string as one frame. */
 int cairn_wire_send_str(int fd, char type, const char *s);
+/* One sendmsg of buf with descriptor fd attached (SCM_RIGHTS, no SIGPIPE):
+ * the bytes sent, or -1. */
+ssize_t cairn_sendmsg_fd(int sock, const void *buf, size_t len, int fd);
+/* One recvmsg into buf: the bytes received (0 at EOF), or -1. The first
+ * descriptor that came with them goes to *passed (else -1; passed NULL: none is
+ * wanted); any other is closed. */
+ssize_t cairn_recvmsg_fd(int sock, void *buf, size_t len, int *passed);
 /* A string frame carrying one open descriptor (SCM_RIGHTS). */
 int cairn_wire_send_fd(int sock, char type, const char *s, int fd);
 /* As cairn_wire_recv; a descriptor that came with the frame is put in *passed
