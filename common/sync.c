@@ -489,6 +489,10 @@ static int send_request(struct cairn_pool *pool, struct sync_ctx *c, char *req, 
 		cairn_seterr(err, "volume %s: worker sent a bad path: %s", c->vol, why);
 		return -1;
 	}
+	/* Built on the first file to store, so that a sync with nothing to send
+	 * never pays for it; the threads read it only after this. */
+	if (!c->base.e)
+		cairn_sha_index_build(&c->base, &c->state);
 	struct send_task *t = xcalloc(1, sizeof(*t));
 	t->c = c;
 	t->id = id;
@@ -643,7 +647,6 @@ int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct c
 	memset(stats, 0, sizeof(*stats));
 	cairn_manifest_init(&c.newm);
 	cairn_cache_load_state(cv, &c.state);
-	cairn_sha_index_build(&c.base, &c.state);
 	if (cairn_worker_run(u, &cv->datafd, sync_worker, sync_serve, &c, err) < 0)
 		goto out;
 	/* The last pack, not full: stored before anything names it. */
