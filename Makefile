@@ -30,7 +30,7 @@ CLI_OBJ = $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-PROGS = $(BUILD)/spank_cairn.so $(BUILD)/cairn-prolog $(BUILD)/cairn-epilog $(BUILD)/cairn
+PROGS = $(BUILD)/spank_cairn.so $(BUILD)/cairn-srun $(BUILD)/cairn-prolog $(BUILD)/cairn-epilog $(BUILD)/cairn
 
 .PHONY: all install deps check unit asan demo bench clean format format-check lint-c
 all: $(PROGS)
@@ -44,6 +44,10 @@ $(BUILD)/libcairn.a: $(COMMON_OBJ)
 
 $(BUILD)/spank_cairn.so: $(PLUGIN_OBJ) $(BUILD)/libcairn.a spank_plugin/exports.map
 	$(CC) -shared $(ALL_LDFLAGS) -Wl,--version-script=spank_plugin/exports.map -o $@ $(PLUGIN_OBJ) $(BUILD)/libcairn.a $(LIBS)
+
+# srun inside a full sandbox: installed beside the plugin, which finds it there.
+$(BUILD)/cairn-srun: $(BUILD)/spank_plugin/srun/client.o $(BUILD)/libcairn.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 # The Prolog and Epilog talk to slurmctld through libslurm; common/ does not.
 $(BUILD)/cairn-prolog: $(BUILD)/prolog/main.o $(BUILD)/slurm_common/job_info.o $(BUILD)/libcairn.a
@@ -70,6 +74,7 @@ install: all
 	install -m 0755 $(BUILD)/cairn-prolog $(DESTDIR)$(SBINDIR)/cairn-prolog
 	install -m 0755 $(BUILD)/cairn-epilog $(DESTDIR)$(SBINDIR)/cairn-epilog
 	install -m 0755 $(BUILD)/spank_cairn.so $(DESTDIR)$(PLUGINDIR)/spank_cairn.so
+	install -m 0755 $(BUILD)/cairn-srun $(DESTDIR)$(PLUGINDIR)/cairn-srun
 	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	for m in doc/*.1 doc/*.5 doc/*.8; do [ -f "$$m" ] || continue; \
 		install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man$${m##*.}/; done
@@ -99,10 +104,10 @@ bench: deps
 	./bench/run
 
 format:
-	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c tests/unit/*.h)
+	clang-format -i $(wildcard */*.c */*.h spank_plugin/srun/*.c tests/unit/*.c tests/unit/*.h)
 
 format-check:
-	clang-format --dry-run --Werror $(wildcard */*.c */*.h tests/unit/*.c tests/unit/*.h)
+	clang-format --dry-run --Werror $(wildcard */*.c */*.h spank_plugin/srun/*.c tests/unit/*.c tests/unit/*.h)
 
 lint-c:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \

@@ -286,7 +286,7 @@ slurm_part() {
 	# editing).
 	local p
 	mkdir "$T/bin"
-	for p in cairn-prolog cairn-epilog spank_cairn.so; do
+	for p in cairn-prolog cairn-epilog spank_cairn.so cairn-srun; do
 		if [ ! -f "$REPO/build/$p" ]; then
 			echo "4. srun start latency: skipped: build/$p is missing (make all)"
 			return 0

@@ -207,7 +207,7 @@ int cmd_run(int argc, char **argv)
 			keep_dir =
 			    strndup(command[0], (size_t)(strrchr(command[0], '/') - command[0]));
 		int r = rec.sandbox != CAIRN_SANDBOX_NONE
-		            ? cairn_sandbox_enter(&cfg, &rec, &u, keep_dir, cgroup, &cerr)
+		            ? cairn_sandbox_enter(&cfg, &rec, &u, keep_dir, cgroup, NULL, &cerr)
 		            : (cairn_private_mount_ns(0, &cerr) < 0
 		                   ? -1
 		                   : cairn_job_mount(&rec, &u, NULL, &cerr));

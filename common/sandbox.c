@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "srun_broker.h"
 #include "tree.h"
 
 /* Node secrets a job must never read, hidden under an empty tmpfs when present. */
@@ -392,7 +393,7 @@ static int lock_down(const struct cairn_job_record *rec, struct cairn_err *err)
 
 int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_record *rec,
                         const struct cairn_user *u, const char *keep_dir, const char *cgroup,
-                        struct cairn_err *err)
+                        const struct cairn_sandbox_srun *srun, struct cairn_err *err)
 {
 	/* Limits first: everything forked below inherits the cgroup. */
 	if (rec->sandbox == CAIRN_SANDBOX_FULL && cgroup &&
@@ -400,13 +401,22 @@ int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_r
 		return -1;
 	bool full = rec->sandbox == CAIRN_SANDBOX_FULL;
 	bool host_net = !strcmp(cfg->sandbox_network, "host");
+	/* Forked before the namespaces: it runs the real srun from the host's side. */
+	struct cairn_srun_broker broker = {.pid = 0, .sock = -1};
+	if (full && srun &&
+	    cairn_srun_broker_start(u, srun->client, srun->job_id, rec->workdir, srun->slurm_conf,
+	                            &broker, err) < 0)
+		return -1;
 	int flags = CLONE_NEWPID;
 	if (full)
 		flags |= CLONE_NEWIPC | CLONE_NEWUTS | (host_net ? 0 : CLONE_NEWNET);
-	if (cairn_private_mount_ns(flags, err) < 0)
+	if (cairn_private_mount_ns(flags, err) < 0) {
+		cairn_srun_broker_close(&broker);
 		return -1;
+	}
 	int sp[2];
 	if (pipe2(sp, O_CLOEXEC) < 0) {
+		cairn_srun_broker_close(&broker);
 		cairn_seterr(err, "sandbox: pipe: %s", strerror(errno));
 		return -1;
 	}
@@ -416,11 +426,13 @@ int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_r
 	pid_t init = fork();
 	if (init < 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
+		cairn_srun_broker_close(&broker);
 		cairn_seterr(err, "sandbox: fork: %s", strerror(errno));
 		return -1;
 	}
 	if (init > 0) {
 		close(sp[1]);
+		cairn_srun_broker_close(&broker);
 		run_shim(init, sp[0]);
 	}
 	/* PID 1 of the new namespace. */
@@ -429,7 +441,9 @@ int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_r
 	struct cairn_err e = {0};
 	int sources[CAIRN_MAX_VOLUMES];
 	if (cairn_job_clone_sources(rec, u, sources, &e) < 0 ||
+	    cairn_srun_broker_prepare(&broker, &e) < 0 ||
 	    (full && setup_filesystem(cfg, rec, u, keep_dir, &e) < 0) ||
+	    cairn_srun_broker_attach(&broker, u, &e) < 0 ||
 	    (full && !host_net && (loopback_up(&e) < 0 || fresh_sysfs(&e) < 0)) ||
 	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
 	    cairn_job_mount(rec, u, sources, &e) < 0) {
@@ -440,6 +454,7 @@ int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_r
 		(void)!write(sp[1], &st, sizeof(st));
 		_exit(125);
 	}
+	cairn_srun_broker_close(&broker);
 	pid_t task = fork();
 	if (task < 0) {
 		fprintf(stderr, "cairn: sandbox: fork: %s\n", strerror(errno));

@@ -6,6 +6,7 @@
 #define CAIRN_SANDBOX_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "creds.h"
@@ -22,10 +23,17 @@
  * sandbox covers where it lies: the one holding the program to run (Slurm keeps
  * the batch script in its spool directory).
  * cgroup names the cgroup that holds the limits (see cairn_limits_apply).
+ * srun (may be NULL: no Slurm job) lets the task start steps of its job in full
+ * mode, through a broker outside (srun_broker.h).
  * Returns -1 (with err) before anything was forked, -2 in the task. */
+struct cairn_sandbox_srun {
+	const char *client;     /* cairn-srun */
+	uint32_t job_id;        /* the job whose steps it may start */
+	const char *slurm_conf; /* SLURM_CONF for the real srun, or NULL */
+};
 int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_record *rec,
                         const struct cairn_user *u, const char *keep_dir, const char *cgroup,
-                        struct cairn_err *err);
+                        const struct cairn_sandbox_srun *srun, struct cairn_err *err);
 
 /* Put pid into cgroup NAME (e.g. "cairn/123.batch.0") with SandboxMemory,
  * SandboxPids and SandboxCPUs; nothing when none is set. */

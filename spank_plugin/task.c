@@ -1,6 +1,8 @@
 /* slurmstepd, in each task's process before exec (root): fail the job if the
  * Prolog recorded a user error, else bind the volumes in a private mount namespace. */
+#include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -12,6 +14,16 @@
 
 /* slurm.h's value for the batch step, without pulling libslurm into the plugin. */
 #define CAIRN_BATCH_STEP 0xfffffffbu
+
+static char *srun_client_path(void)
+{
+	Dl_info info;
+	if (!dladdr((void *)cairn_task_init_privileged, &info) || !info.dli_fname ||
+	    !strrchr(info.dli_fname, '/'))
+		return NULL;
+	const char *slash = strrchr(info.dli_fname, '/');
+	return xasprintf("%.*s/cairn-srun", (int)(slash - info.dli_fname), info.dli_fname);
+}
 
 int cairn_task_init_privileged(spank_t sp, const struct plugin_args *args)
 {
@@ -81,7 +93,16 @@ int cairn_task_init_privileged(spank_t sp, const struct plugin_args *args)
 			setenv("PMI_FD", pmi, 1);
 		char cgroup[96];
 		snprintf(cgroup, sizeof(cgroup), "cairn/job%s/%u.%u", id, step_id, task_id);
-		if (cairn_sandbox_enter(&cfg, &rec, &u, keep_dir, cgroup, &err) < 0) {
+		/* Steps from inside go through cairn-srun, installed beside this plugin. */
+		autofree char *client = srun_client_path();
+		char conf[4096] = "";
+		if (getenv("SLURM_CONF"))
+			snprintf(conf, sizeof(conf), "%s", getenv("SLURM_CONF"));
+		else if (spank_getenv(sp, "SLURM_CONF", conf, sizeof(conf)) != ESPANK_SUCCESS)
+			conf[0] = '\0';
+		struct cairn_sandbox_srun srun = {
+		    .client = client, .job_id = job_id, .slurm_conf = conf[0] ? conf : NULL};
+		if (cairn_sandbox_enter(&cfg, &rec, &u, keep_dir, cgroup, &srun, &err) < 0) {
 			fprintf(stderr, "%s%s\n", strncmp(err.msg, "cairn", 5) ? "cairn: " : "",
 			        err.msg);
 			goto out;

@@ -95,7 +95,7 @@ for _ in 1 2; do
 done
 if [ $built = 0 ]; then
 	last=$(grep -m1 -E 'error|Error' "$BASE/make.log")
-	for f in cairn cairn-prolog cairn-epilog spank_cairn.so; do
+	for f in cairn cairn-prolog cairn-epilog spank_cairn.so cairn-srun; do
 		[ -f "$REPO/build/$f" ] || {
 			fail "sandbox: Cairn builds" "make failed ($last) and there is no build/$f"
 			exit 1
@@ -106,6 +106,7 @@ if [ $built = 0 ]; then
 	install -D -m 0755 "$REPO/build/cairn-prolog" "$PREFIX/sbin/cairn-prolog"
 	install -D -m 0755 "$REPO/build/cairn-epilog" "$PREFIX/sbin/cairn-epilog"
 	install -D -m 0755 "$REPO/build/spank_cairn.so" "$PREFIX/lib/cairn/spank_cairn.so"
+	install -D -m 0755 "$REPO/build/cairn-srun" "$PREFIX/lib/cairn/cairn-srun"
 fi
 log "Cairn built in $(elapsed "$t") s"
 # cgroup limits (SandboxMemory, SandboxPids): checked if this build knows them.
@@ -268,7 +269,31 @@ procs=/sys/fs/cgroup/cgroup.procs
 ./probe hog 256
 echo "hog_rc=$?"
 S
-	chmod 0755 "$d/pidmode.sh" "$d/cancel.sh" "$d/limits.sh"
+	# srun in a full sandbox: the probe as a step, and what the broker refuses.
+	cat >"$d/steps.sh" <<'S'
+#!/bin/bash
+# sandbox
+# volume: sbxstep vol
+. ./probe.env
+echo "batch_job=$SLURM_JOB_ID"
+srun ./probe.sh >step-probe.out 2>&1
+echo "step_rc=$?"
+srun bash -c 'exit 3'
+echo "step_exit3=$?"
+srun bash -c 'kill -USR1 $$'
+echo "step_signal=$?"
+for o in "--output=$OTHER_VARTMP_FILE.leak" "--error=$OTHER_VARTMP_FILE.leak" \
+	"--input=/etc/hostname" "--chdir=/" "--jobid=1" "--task-prolog=/bin/true" \
+	"--bcast=/tmp/x" "--uid=0" "--ntask=1" "-o/tmp/x"; do
+	srun "$o" true 2>>refused.err
+	echo "refused_rc=$?"
+done
+echo "refusals=$(grep -c 'is not available inside the sandbox' refused.err)"
+LD_PRELOAD=/nonexistent-$TAG.so GCONV_PATH=/x SLURM_JOB_ID=1 srun -n1 --export=ALL \
+	bash -c 'echo "step_env=${LD_PRELOAD:-none}/${GCONV_PATH:-none}/$SLURM_JOB_ID"' 2>/dev/null
+echo "step_srun=$(grep -c -a 'srun: cairn:' "$(command -v srun)")"
+S
+	chmod 0755 "$d/pidmode.sh" "$d/cancel.sh" "$d/limits.sh" "$d/steps.sh"
 }
 WR=$W/run WS=$W/slurm WC=$W/control
 setup_wd "$WR" "${ID}r" "$BASE/rcache" "$BASE/rstate" "$BASE/rstore" "$OTHER_CACHE_RUN"
@@ -574,6 +599,28 @@ check "sandbox(slurm): --sandbox=pid: a host process cannot be signalled or ptra
 check "sandbox(slurm): --sandbox=pid: the host's network is kept (more than lo)" matches "$(value "$fc" ifaces)" 'lo,.+|.+,lo(,.+)?'
 check "sandbox(slurm): --sandbox=pid: the volume is mounted and writable" [ "$(value "$fc" vol_write)" = ok ]
 assert_node_idle "sandbox(slurm): the node returns to idle after scancel"
+
+# srun inside a full sandbox: the real srun runs outside through Cairn's broker,
+# for this job only, and each task of the step gets a full sandbox of its own.
+js=$(submit_wait "$U" steps.sh -o "$WS/out-%j.txt")
+fs=$WS/out-$js.txt
+fp=$WS/step-probe.out
+check "sandbox(step): srun in a full sandbox runs the probe to its end" grep -qx 'probe=end' "$fp"
+grep -qx 'probe=end' "$fp" || { show_output "$fs"; show_output "$fp"; }
+expect_all step "$fp"
+check "sandbox(step): the step's exit status (7) is srun's" [ "$(value "$fs" step_rc)" = 7 ]
+check "sandbox(step): exit 3 of a step is srun's exit status" [ "$(value "$fs" step_exit3)" = 3 ]
+check "sandbox(step): a task killed by SIGUSR1 makes srun fail" matches "$(value "$fs" step_signal)" '[1-9][0-9]*'
+check "sandbox(step): the batch step saw its own job id" [ "$(value "$fs" batch_job)" = "$js" ]
+check "sandbox(step): LD_PRELOAD, GCONV_PATH and SLURM_JOB_ID from inside do not reach srun" \
+	[ "$(value "$fs" step_env)" = "none/none/$js" ]
+check "sandbox(step): options that open files or run programs outside, or name another job, are refused" \
+	[ "$(sed -n 's/^refused_rc=//p' "$fs" | sort -u | tr '\n' ,)" = "1," ]
+check "sandbox(step): each refusal names the option and the cause" [ "$(value "$fs" refusals)" = 10 ]
+check "sandbox(step): a refused --output wrote nothing outside" [ ! -e "$OTHER_VARTMP/secret.leak" ]
+check "sandbox(step): srun inside is Cairn's client" matches "$(value "$fs" step_srun)" '[1-9][0-9]*'
+check "sandbox(step): the job with steps completes" [ "$(job_state "$js")" = COMPLETED ]
+assert_node_idle "sandbox(step): the node is idle after the job with steps"
 
 if [ $LIMITS = 1 ]; then
 	cp "$CAIRN_CONF" "$BASE/cluster-conf.orig"
