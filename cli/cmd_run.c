@@ -19,9 +19,12 @@
 
 static volatile sig_atomic_t child_pid;
 
-static void forward(int sig)
+/* A signal the terminal sent (Ctrl-C, hang-up) went to the command's whole
+ * process group already: passing it on would deliver it twice. */
+static void forward(int sig, siginfo_t *si, void *ctx)
 {
-	if (child_pid > 0)
+	(void)ctx;
+	if (child_pid > 0 && si->si_code != SI_KERNEL)
 		kill(child_pid, sig);
 }
 
@@ -224,7 +227,7 @@ int cmd_run(int argc, char **argv)
 		_exit(127);
 	}
 	child_pid = pid;
-	struct sigaction sa = {.sa_handler = forward};
+	struct sigaction sa = {.sa_sigaction = forward, .sa_flags = SA_SIGINFO};
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);

@@ -64,7 +64,9 @@ static int forward_until_exit(pid_t child, pid_t to, bool reap_all)
 				return status;
 		siginfo_t si;
 		int sig = sigwaitinfo(&all, &si);
-		if (sig < 0 || sig == SIGCHLD)
+		/* What the terminal sent (Ctrl-C) reached the task's process group,
+		 * the task included: passing it on would deliver it twice. */
+		if (sig < 0 || sig == SIGCHLD || si.si_code == SI_KERNEL)
 			continue;
 		kill(to, sig);
 	}
@@ -402,7 +404,8 @@ int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_r
 	bool full = rec->sandbox == CAIRN_SANDBOX_FULL;
 	bool host_net = !strcmp(cfg->sandbox_network, "host");
 	/* Forked before the namespaces: it runs the real srun from the host's side. */
-	struct cairn_srun_broker broker = {.pid = 0, .sock = -1};
+	struct cairn_srun_broker broker;
+	cairn_srun_broker_init(&broker);
 	if (full && srun &&
 	    cairn_srun_broker_start(u, srun->client, srun->job_id, rec->workdir, srun->slurm_conf,
 	                            &broker, err) < 0)

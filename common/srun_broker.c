@@ -265,14 +265,19 @@ broker_main(int sock, const struct cairn_user *u, const char *real, uint32_t job
 	}
 }
 
-int cairn_srun_broker_start(const struct cairn_user *u, const char *client, uint32_t job_id,
-                            const char *workdir, const char *slurm_conf,
-                            struct cairn_srun_broker *b, struct cairn_err *err)
+void cairn_srun_broker_init(struct cairn_srun_broker *b)
 {
 	memset(b, 0, sizeof(*b));
 	b->sock = -1;
 	for (size_t i = 0; i < CAIRN_SRUN_MAX_TARGETS; i++)
 		b->clones[i] = -1;
+}
+
+int cairn_srun_broker_start(const struct cairn_user *u, const char *client, uint32_t job_id,
+                            const char *workdir, const char *slurm_conf,
+                            struct cairn_srun_broker *b, struct cairn_err *err)
+{
+	cairn_srun_broker_init(b);
 	struct stat sb;
 	if (!client || stat(client, &sb) < 0 || !S_ISREG(sb.st_mode))
 		return 0;

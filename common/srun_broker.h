@@ -46,6 +46,9 @@ struct cairn_srun_broker {
 	size_t ntargets;
 };
 
+/* No broker (yet): what prepare, attach and close then leave alone. */
+void cairn_srun_broker_init(struct cairn_srun_broker *b);
+
 /* Before the sandbox's namespaces (as root): find the real srun, fork the
  * broker as the user, keep what attach needs. client: path of cairn-srun. A
  * node without srun, or without the client, gets no broker (b->pid 0; srun

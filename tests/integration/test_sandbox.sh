@@ -534,6 +534,17 @@ log "run: SIGTERM -> cairn run gone after $(elapsed "$t") s"
 check "sandbox(run): SIGTERM ends cairn run --sandbox within 5 s" bash -c "! kill -0 $crun_pid 2>/dev/null"
 check "sandbox(run): no process of the sandboxed command is left" bash -c "! pgrep -u $U -x -f 'sleep 3141' >/dev/null"
 
+# Ctrl-C on a terminal goes to the whole process group, the command included:
+# cairn run, the shim and cairn-init must not pass it on a second time.
+for mode in none --sandbox --sandbox=pid; do
+	opt=()
+	[ "$mode" = none ] || opt=("$mode")
+	out=$(cd "$WR" && python3 "$HERE/sandbox/ctrl_c.py" "$CAIRN" run --user "$U" "${opt[@]}" -- ./probe sigint 2>&1)
+	n=$(printf '%s\n' "$out" | grep -o 'sigints=[0-9]*' | cut -d= -f2)
+	check "sandbox(run): one Ctrl-C on the terminal reaches the command once ($mode)" [ "$n" = 1 ]
+	[ "$n" = 1 ] || printf '%s\n' "$out" | sed 's/^/  | /' >&2
+done
+
 if [ $LIMITS = 1 ]; then
 	{ cat "$RUNCONF"; printf '%s\n' "$LIMIT_LINES"; } >"$BASE/limits.conf"
 	CAIRN_CONF=$BASE/limits.conf crun "$WR" --sandbox -- ./limits.sh

@@ -48,6 +48,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef OPEN_TREE_CLONE
@@ -455,6 +456,13 @@ static void sys_probes(int argc, char **argv)
 	printf("unix_host=%s\n", unix_connect(sock));
 }
 
+static volatile sig_atomic_t sigints;
+static void count_sigint(int sig)
+{
+	(void)sig;
+	sigints++;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -505,6 +513,15 @@ int main(int argc, char **argv)
 			waitpid(kids[i], NULL, 0);
 		printf("forks=%d:%s\n", made, e ? ename(e) : "ok");
 		free(kids);
+	} else if (!strcmp(argv[1], "sigint")) {
+		/* How many times one Ctrl-C arrives: the terminal sends it to the
+		 * process group, and the shims must not pass it on again. */
+		struct sigaction sa = {.sa_handler = count_sigint};
+		sigaction(SIGINT, &sa, NULL);
+		printf("ready\n");
+		for (int i = 0; i < 200; i++)
+			nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+		printf("sigints=%d\n", (int)sigints);
 	} else if (!strcmp(argv[1], "hog") && argc >= 3) {
 		size_t mb = (size_t)atol(argv[2]);
 		for (size_t i = 0; i < mb; i++) {
