@@ -293,12 +293,50 @@ LD_PRELOAD=/nonexistent-$TAG.so GCONV_PATH=/x SLURM_JOB_ID=1 srun -n1 --export=A
 	bash -c 'echo "step_env=${LD_PRELOAD:-none}/${GCONV_PATH:-none}/$SLURM_JOB_ID"' 2>/dev/null
 echo "step_srun=$(grep -c -a 'srun: cairn:' "$(command -v srun)")"
 S
-	chmod 0755 "$d/pidmode.sh" "$d/cancel.sh" "$d/limits.sh" "$d/steps.sh"
+	# A time limit and a signal from Slurm, through the shim and cairn-init.
+	cat >"$d/timelimit.sh" <<'S'
+#!/bin/bash
+#SBATCH --time=0:02
+# sandbox
+echo started
+sleep 3132
+echo not-stopped
+S
+	cat >"$d/signal.sh" <<'S'
+#!/bin/bash
+# sandbox
+trap 'echo got_usr2; exit 0' USR2
+echo ready
+sleep 3133 &
+wait
+echo no-signal
+S
+	chmod 0755 "$d/pidmode.sh" "$d/cancel.sh" "$d/limits.sh" "$d/steps.sh" "$d/timelimit.sh" \
+		"$d/signal.sh"
 }
 WR=$W/run WS=$W/slurm WC=$W/control
 setup_wd "$WR" "${ID}r" "$BASE/rcache" "$BASE/rstate" "$BASE/rstore" "$OTHER_CACHE_RUN"
 setup_wd "$WS" "${ID}s" "$STATE/cache" "$STATE/run" "$STATE/store" "$OTHER_CACHE_SLURM"
 setup_wd "$WC" "${ID}c" "$BASE/rcache" "$BASE/rstate" "$BASE/rstore" "$OTHER_CACHE_RUN"
+# A time limit runs while the rest goes on (Slurm counts it in whole minutes
+# and checks limits every 30 s): until it ends the node is not idle, but serves
+# (not drained, no other job).
+jt=$(cd "$WS" && CAIRN_CONF=$STATE/cairn.conf SUBMIT_DIR=$WS submit "$U" timelimit.sh -o "$WS/out-%j.txt")
+t_limit=$(date +%s.%N)
+assert_node_serves() { # NAME
+	local st="" left=""
+	for _ in $(seq 1 75); do
+		st=$(node_state)
+		left=$(squeue -h -o %i 2>/dev/null | grep -vx "$jt" | tr '\n' ' ')
+		[[ $st != *drain* && $st != *down* && $st != *fail* && -z $left ]] && break
+		sleep 0.2
+	done
+	if [[ $st != *drain* && $st != *down* && $st != *fail* && -z $left ]]; then
+		pass "$1"
+	else
+		fail "$1" "node $CAIRN_TEST_NODE is $st, jobs left: ${left:-none}"
+	fi
+}
 check "sandbox: control: the file-capability probe reads /etc/shadow on the host" \
 	[ "$(runuser -u "$U" -- "$WR/cap-probe" read /etc/shadow)" = ok ]
 check "sandbox: control: the setuid-root id gives euid 0 on the host" \
@@ -571,7 +609,7 @@ check "sandbox(slurm): a file written in the volume is synced" \
 	[ "$("$CAIRN" get sbx written.txt - --workspace default 2>/dev/null)" = "probe-${ID}s" ]
 check "sandbox(slurm): what the job wrote in /tmp and /dev/shm is not on the host" \
 	bash -c "[ ! -e /tmp/cairn-inside-${ID}s ] && [ ! -e /dev/shm/cairn-inside-${ID}s ]"
-assert_node_idle "sandbox(slurm): the node is idle after the probe job"
+assert_node_serves "sandbox(slurm): the node serves after the probe job"
 
 # The '# sandbox' annotation, a volume with a planted setuid-root binary, and
 # scancel of a sleeping sandboxed job; meanwhile '#SBATCH --sandbox=pid'.
@@ -609,7 +647,17 @@ check "sandbox(slurm): --sandbox=pid: PID 1 is cairn-init" [ "$(value "$fc" init
 check "sandbox(slurm): --sandbox=pid: a host process cannot be signalled or ptraced" [ "$(value "$fc" host_pid)" = ESRCH/ESRCH ]
 check "sandbox(slurm): --sandbox=pid: the host's network is kept (more than lo)" matches "$(value "$fc" ifaces)" 'lo,.+|.+,lo(,.+)?'
 check "sandbox(slurm): --sandbox=pid: the volume is mounted and writable" [ "$(value "$fc" vol_write)" = ok ]
-assert_node_idle "sandbox(slurm): the node returns to idle after scancel"
+assert_node_serves "sandbox(slurm): the node serves after scancel"
+
+# A signal sent with scancel --signal to the batch shell reaches its trap.
+jg=$(submit "$U" signal.sh -o "$WS/out-%j.txt")
+fg=$WS/out-$jg.txt
+for _ in $(seq 1 300); do grep -qx ready "$fg" 2>/dev/null && break; sleep 0.1; done
+scancel --signal=USR2 --batch "$jg"
+wait_job "$jg" 60
+check "sandbox(slurm): scancel --signal=USR2 --batch reaches the script's trap" grep -qx got_usr2 "$fg"
+check "sandbox(slurm): the signalled job ends as its trap says (COMPLETED, 0:0)" \
+	[ "$(job_state "$jg"):$(job_field "$jg" ExitCode)" = COMPLETED:0:0 ]
 
 # srun inside a full sandbox: the real srun runs outside through Cairn's broker,
 # for this job only, and each task of the step gets a full sandbox of its own.
@@ -631,7 +679,7 @@ check "sandbox(step): each refusal names the option and the cause" [ "$(value "$
 check "sandbox(step): a refused --output wrote nothing outside" [ ! -e "$OTHER_VARTMP/secret.leak" ]
 check "sandbox(step): srun inside is Cairn's client" matches "$(value "$fs" step_srun)" '[1-9][0-9]*'
 check "sandbox(step): the job with steps completes" [ "$(job_state "$js")" = COMPLETED ]
-assert_node_idle "sandbox(step): the node is idle after the job with steps"
+assert_node_serves "sandbox(step): the node serves after the job with steps"
 
 if [ $LIMITS = 1 ]; then
 	cp "$CAIRN_CONF" "$BASE/cluster-conf.orig"
@@ -639,11 +687,19 @@ if [ $LIMITS = 1 ]; then
 	jl=$(submit_wait "$U" limits.sh -o "$WS/out-%j.txt")
 	cp "$BASE/cluster-conf.orig" "$CAIRN_CONF"
 	limit_checks slurm "$WS/out-$jl.txt"
-	assert_node_idle "sandbox(slurm): the node is idle after the limits job"
+	assert_node_serves "sandbox(slurm): the node serves after the limits job"
 else
 	skip "sandbox(slurm): a fork bomb is contained" "cgroup limits not implemented yet"
 	skip "sandbox(slurm): a memory hog is contained" "cgroup limits not implemented yet"
 fi
+
+wait_job "$jt" 150
+log "slurm: time limit of 1 min: job $(job_state "$jt") after $(elapsed "$t_limit") s"
+ft=$WS/out-$jt.txt
+check "sandbox(slurm): a sandboxed job past its time limit is TIMEOUT" [ "$(job_state "$jt")" = TIMEOUT ]
+check "sandbox(slurm): the timed-out job was stopped (its script did not go on)" \
+	bash -c "grep -qx started '$ft' && ! grep -q not-stopped '$ft' && ! pgrep -u $U -x -f 'sleep 3132' >/dev/null"
+assert_node_idle "sandbox(slurm): the node is idle after the time limit"
 
 check "sandbox: the host sleep is still alive (never reached from inside)" kill -0 "$HOST_PID"
 finish
