@@ -27,6 +27,7 @@ static void usage(FILE *f)
 	        "\n"
 	        "Check the Cairn annotations of a batch script without submitting it:\n"
 	        "  # volume: NAME PATH [ro]     # sandbox     # sandbox: full|pid\n"
+	        "  # sandbox: [full] [memory=SIZE] [pids=N] [cpus=N]\n"
 	        "(also with // comments), and its '#SBATCH --volume=...' and '#SBATCH --sandbox'\n"
 	        "lines. Annotations are read from the comment block at the top of the script,\n"
 	        "up to the first line that is neither blank nor a comment. SCRIPT may be '-'\n"
@@ -194,12 +195,15 @@ static void sbatch_line(const struct line *l, const char *script, struct cairn_j
 			val = tok + 9;
 		} else if (!strcmp(tok, "--sandbox") || !strncmp(tok, "--sandbox=", 10)) {
 			enum cairn_sandbox m;
+			struct cairn_limits lim;
 
-			if (cairn_spec_parse_sandbox(tok[9] ? tok + 10 : NULL, &m, err,
+			if (cairn_spec_parse_sandbox(tok[9] ? tok + 10 : NULL, &m, &lim, err,
 			                             sizeof(err)))
 				cairn_errlist_add(errs, "%s:%zu: %s", script, l->no, err);
-			else
+			else {
 				spec->sandbox = m;
+				spec->limits = lim;
+			}
 			continue;
 		} else {
 			continue;

@@ -107,7 +107,8 @@ int cmd_run(int argc, char **argv)
 			break;
 		}
 		case 's':
-			if (cairn_spec_parse_sandbox(optarg, &spec.sandbox, msg, sizeof(msg)) < 0) {
+			if (cairn_spec_parse_sandbox(optarg, &spec.sandbox, &spec.limits, msg,
+			                             sizeof(msg)) < 0) {
 				fprintf(stderr, "cairn run: %s\n", msg);
 				cairn_spec_free(&spec);
 				return 2;

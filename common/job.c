@@ -12,6 +12,7 @@
 
 #include "cache.h"
 #include "lease.h"
+#include "sandbox_request.h"
 #include "transfer.h"
 #include "volume.h"
 
@@ -71,6 +72,10 @@ int cairn_job_record_save(const struct cairn_config *cfg, const struct cairn_job
 	json_object_set_new(o, "workspace", json_string(r->workspace ? r->workspace : ""));
 	json_object_set_new(o, "workdir", json_string(r->workdir ? r->workdir : ""));
 	json_object_set_new(o, "sandbox", json_integer(r->sandbox));
+	json_object_set_new(o, "limits",
+	                    json_pack("{sIsIsI}", "memory", (json_int_t)r->limits.memory, "pids",
+	                              (json_int_t)r->limits.pids, "cpus",
+	                              (json_int_t)r->limits.cpus));
 	json_object_set_new(o, "sync_here", json_boolean(r->sync_here));
 	if (r->error)
 		json_object_set_new(o, "error", json_string(r->error));
@@ -153,6 +158,19 @@ int cairn_job_record_load(const struct cairn_config *cfg, const char *job_id,
 	r->workspace = jstr(o, "workspace");
 	r->workdir = jstr(o, "workdir");
 	r->sandbox = (enum cairn_sandbox)json_integer_value(json_object_get(o, "sandbox"));
+	json_t *lim = json_object_get(o, "limits");
+	if (json_is_object(lim)) {
+		r->limits.memory =
+		    (unsigned long long)json_integer_value(json_object_get(lim, "memory"));
+		r->limits.pids =
+		    (unsigned long long)json_integer_value(json_object_get(lim, "pids"));
+		r->limits.cpus =
+		    (unsigned long long)json_integer_value(json_object_get(lim, "cpus"));
+	} else {
+		/* A record from before per-job limits: the admin's. */
+		r->limits = (struct cairn_limits){cfg->sandbox_memory, cfg->sandbox_pids,
+		                                  cfg->sandbox_cpus};
+	}
 	r->sync_here = json_is_true(json_object_get(o, "sync_here"));
 	r->error = jstr(o, "error");
 	r->account = jstr(o, "account");
@@ -342,7 +360,7 @@ static void release_leases(struct cairn_store *st, const struct cairn_job_record
  * of spec into rec->deferred. */
 static int defer_args_volumes(struct cairn_job_spec *spec, struct cairn_job_record *rec)
 {
-	struct cairn_job_spec later = {.sandbox = spec->sandbox};
+	struct cairn_job_spec later = {.sandbox = spec->sandbox, .limits = spec->limits};
 	size_t keep = 0;
 	for (size_t i = 0; i < spec->nvol; i++) {
 		if (strstr(spec->vol[i].name_template, "$args["))
@@ -375,6 +393,11 @@ int cairn_job_prepare(const struct cairn_config *cfg, struct cairn_job_spec *spe
 	rec->sync_here = js->sync_here;
 
 	char why[CAIRN_ERRLEN];
+	if (spec->sandbox == CAIRN_SANDBOX_FULL &&
+	    cairn_limits_effective(cfg, &spec->limits, &rec->limits, why, sizeof(why)) < 0) {
+		rec->error = xasprintf("cairn: %s", why);
+		return 0;
+	}
 	/* The workspace becomes a directory name in the cache and the store. */
 	if (cairn_name_check(rec->workspace, why, sizeof(why)) < 0) {
 		rec->error =

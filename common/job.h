@@ -26,8 +26,9 @@ struct cairn_job_record {
 	gid_t gid;
 	char *user, *workspace, *workdir;
 	enum cairn_sandbox sandbox;
-	bool sync_here; /* this node syncs back (the batch host) */
-	char *error;    /* a user error: the plugin fails the job with it */
+	struct cairn_limits limits; /* full sandbox: the job's, else the admin's (0: none) */
+	bool sync_here;             /* this node syncs back (the batch host) */
+	char *error;                /* a user error: the plugin fails the job with it */
 	char *account;
 	char *node;     /* where the Prolog ran: the leases' holder node */
 	int epilog_pid; /* set while the Epilog syncs: the keeper stops if it dies */

@@ -31,10 +31,10 @@ static int init_once(struct cairn_err *err)
 	return 0;
 }
 
-int cairn_limits_apply(const struct cairn_config *cfg, const char *name, pid_t pid,
+int cairn_limits_apply(const struct cairn_limits *lim, const char *name, pid_t pid,
                        struct cairn_err *err)
 {
-	if (!cfg->sandbox_memory && !cfg->sandbox_pids && !cfg->sandbox_cpus)
+	if (!lim->memory && !lim->pids && !lim->cpus)
 		return 0;
 	if (init_once(err) < 0)
 		return -1;
@@ -45,30 +45,29 @@ int cairn_limits_apply(const struct cairn_config *cfg, const char *name, pid_t p
 		return -1;
 	}
 	struct cgroup_controller *c;
-	if (cfg->sandbox_memory) {
+	if (lim->memory) {
 		c = cgroup_add_controller(cg, "memory");
-		if (!c || cgroup_add_value_uint64(
-		              c, v1("memory") ? "memory.limit_in_bytes" : "memory.max",
-		              cfg->sandbox_memory))
+		if (!c ||
+		    cgroup_add_value_uint64(
+		        c, v1("memory") ? "memory.limit_in_bytes" : "memory.max", lim->memory))
 			goto fail;
 	}
-	if (cfg->sandbox_pids) {
+	if (lim->pids) {
 		c = cgroup_add_controller(cg, "pids");
-		if (!c || cgroup_add_value_uint64(c, "pids.max", cfg->sandbox_pids))
+		if (!c || cgroup_add_value_uint64(c, "pids.max", lim->pids))
 			goto fail;
 	}
-	if (cfg->sandbox_cpus) {
+	if (lim->cpus) {
 		c = cgroup_add_controller(cg, "cpu");
 		if (!c)
 			goto fail;
 		if (v1("cpu")) {
 			if (cgroup_add_value_uint64(c, "cpu.cfs_period_us", 100000) ||
-			    cgroup_add_value_uint64(c, "cpu.cfs_quota_us",
-			                            cfg->sandbox_cpus * 100000))
+			    cgroup_add_value_uint64(c, "cpu.cfs_quota_us", lim->cpus * 100000))
 				goto fail;
 		} else {
 			char v[64];
-			snprintf(v, sizeof(v), "%llu 100000", cfg->sandbox_cpus * 100000);
+			snprintf(v, sizeof(v), "%llu 100000", lim->cpus * 100000);
 			if (cgroup_add_value_string(c, "cpu.max", v))
 				goto fail;
 		}

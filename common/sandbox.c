@@ -242,8 +242,8 @@ static int setup_filesystem(const struct cairn_config *cfg, const struct cairn_j
 	/* Private scratch space, bounded like the job's memory (its pages are
 	 * charged there too); else the kernel's default, half of RAM. */
 	char scratch[64] = "mode=1777";
-	if (cfg->sandbox_memory)
-		snprintf(scratch, sizeof(scratch), "mode=1777,size=%llu", cfg->sandbox_memory);
+	if (rec->limits.memory)
+		snprintf(scratch, sizeof(scratch), "mode=1777,size=%llu", rec->limits.memory);
 	if (tmpfs_at("/tmp", scratch, err) < 0)
 		return -1;
 	if (is_dir("/var/tmp") && tmpfs_at("/var/tmp", scratch, err) < 0)
@@ -399,7 +399,7 @@ int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_r
 {
 	/* Limits first: everything forked below inherits the cgroup. */
 	if (rec->sandbox == CAIRN_SANDBOX_FULL && cgroup &&
-	    cairn_limits_apply(cfg, cgroup, getpid(), err) < 0)
+	    cairn_limits_apply(&rec->limits, cgroup, getpid(), err) < 0)
 		return -1;
 	bool full = rec->sandbox == CAIRN_SANDBOX_FULL;
 	bool host_net = !strcmp(cfg->sandbox_network, "host");

@@ -35,9 +35,9 @@ int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_r
                         const struct cairn_user *u, const char *keep_dir, const char *cgroup,
                         const struct cairn_sandbox_srun *srun, struct cairn_err *err);
 
-/* Put pid into cgroup NAME (e.g. "cairn/123.batch.0") with SandboxMemory,
- * SandboxPids and SandboxCPUs; nothing when none is set. */
-int cairn_limits_apply(const struct cairn_config *cfg, const char *name, pid_t pid,
+/* Put pid into cgroup NAME (e.g. "cairn/123.batch.0") with the job's memory,
+ * pids and cpus limits (see cairn_limits_effective); nothing when none is set. */
+int cairn_limits_apply(const struct cairn_limits *lim, const char *name, pid_t pid,
                        struct cairn_err *err);
 /* Remove cgroup NAME and what is below it, once its processes are gone. */
 void cairn_limits_remove(const char *name);

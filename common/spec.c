@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sandbox_request.h"
 #include "util.h"
 
 #define NAME_RULE                                                                                  \
@@ -1161,21 +1162,40 @@ int cairn_spec_parse_option(const char *value, struct cairn_volume_spec *out, ch
 	return 0;
 }
 
-int cairn_spec_parse_sandbox(const char *value, enum cairn_sandbox *out, char *err, size_t errlen)
+int cairn_spec_parse_sandbox(const char *value, enum cairn_sandbox *out, struct cairn_limits *lim,
+                             char *err, size_t errlen)
 {
-	char ev[QBUF];
+	struct cairn_sandbox_request r = {.mode = CAIRN_SANDBOX_FULL};
+	char msg[CAIRN_ERRLEN], ev[QBUF];
+	const char *p = value ? value : "";
 
-	if (!value || !*value || !strcmp(value, "full")) {
-		*out = CAIRN_SANDBOX_FULL;
-		return 0;
+	while (*p) {
+		const char *c = strchr(p, ',');
+		size_t n = c ? (size_t)(c - p) : strlen(p);
+		if (n == 0 || cairn_sandbox_request_word(&r, p, n, msg, sizeof(msg)) < 0) {
+			if (n == 0)
+				snprintf(msg, sizeof(msg),
+				         "an empty setting; separate settings with "
+				         "single commas");
+			goto bad;
+		}
+		p += n + (c ? 1 : 0);
+		if (c && !*p) {
+			snprintf(msg, sizeof(msg), "a trailing comma; remove it");
+			goto bad;
+		}
 	}
-	if (!strcmp(value, "pid")) {
-		*out = CAIRN_SANDBOX_PID;
-		return 0;
-	}
+	if (cairn_sandbox_request_check(&r, msg, sizeof(msg)) < 0)
+		goto bad;
+	*out = r.mode;
+	*lim = r.limits;
+	return 0;
+bad:
 	esc(ev, sizeof(ev), value, strlen(value), 64, false);
 	errf(err, errlen,
-	     "--sandbox=%s: unknown mode; use --sandbox, --sandbox=full or --sandbox=pid", ev);
+	     "--sandbox=%s: %s (the forms: --sandbox, --sandbox=pid, "
+	     "--sandbox=full,memory=4G,pids=512,cpus=2)",
+	     ev, msg);
 	return -1;
 }
 
@@ -1318,6 +1338,7 @@ struct script_ctx {
 	struct cairn_job_spec *spec;
 	struct cairn_errlist *errs;
 	enum cairn_sandbox sb_mode;
+	struct cairn_limits sb_limits;
 	size_t sb_line;
 };
 
@@ -1405,10 +1426,10 @@ const char *cairn_sandbox_name(enum cairn_sandbox m)
 static void parse_sandbox_annotation(struct script_ctx *c, const char *rest, size_t n,
                                      bool had_colon)
 {
-	struct tok t[2];
-	size_t nt = tokenize(rest, n, t, 2);
-	enum cairn_sandbox m = CAIRN_SANDBOX_FULL;
-	char q1[QBUF];
+	struct tok t[8];
+	size_t nt = tokenize(rest, n, t, 8);
+	struct cairn_sandbox_request r = {.mode = CAIRN_SANDBOX_FULL};
+	char msg[CAIRN_ERRLEN];
 
 	if (!had_colon && nt > 0) {
 		if (nt == 1 && (tok_is(&t[0], "full") || tok_is(&t[0], "pid")))
@@ -1427,38 +1448,34 @@ static void parse_sandbox_annotation(struct script_ctx *c, const char *rest, siz
 			    c->name, c->line, c->pfx, c->pfx, c->pfx, c->pfx);
 		return;
 	}
-	if (had_colon) {
-		if (nt != 1) {
-			cairn_errlist_add(c->errs,
-			                  "%s:%zu: \"%s sandbox:\" needs exactly one mode; write "
-			                  "\"%s sandbox\" (full), \"%s sandbox: full\" or \"%s "
-			                  "sandbox: pid\"",
-			                  c->name, c->line, c->pfx, c->pfx, c->pfx, c->pfx);
+	if (had_colon && (nt == 0 || nt > 4)) {
+		cairn_errlist_add(c->errs,
+		                  "%s:%zu: \"%s sandbox:\" needs a mode or limits; write \"%s "
+		                  "sandbox\" (full), \"%s sandbox: pid\" or e.g. \"%s sandbox: "
+		                  "full memory=4G pids=512 cpus=2\"",
+		                  c->name, c->line, c->pfx, c->pfx, c->pfx, c->pfx);
+		return;
+	}
+	for (size_t i = 0; i < nt; i++)
+		if (cairn_sandbox_request_word(&r, t[i].s, t[i].n, msg, sizeof(msg)) < 0) {
+			cairn_errlist_add(c->errs, "%s:%zu: \"%s sandbox:\": %s", c->name, c->line,
+			                  c->pfx, msg);
 			return;
 		}
-		if (tok_is(&t[0], "full"))
-			m = CAIRN_SANDBOX_FULL;
-		else if (tok_is(&t[0], "pid"))
-			m = CAIRN_SANDBOX_PID;
-		else {
-			cairn_errlist_add(c->errs,
-			                  "%s:%zu: unknown sandbox mode %s; write \"%s sandbox\" "
-			                  "(full), \"%s sandbox: full\" or \"%s sandbox: pid\"",
-			                  c->name, c->line, qn(q1, t[0].s, t[0].n), c->pfx, c->pfx,
-			                  c->pfx);
-			return;
-		}
+	if (cairn_sandbox_request_check(&r, msg, sizeof(msg)) < 0) {
+		cairn_errlist_add(c->errs, "%s:%zu: \"%s sandbox:\": %s", c->name, c->line, c->pfx,
+		                  msg);
+		return;
 	}
 	if (!c->sb_line) {
-		c->sb_mode = m;
+		c->sb_mode = r.mode;
+		c->sb_limits = r.limits;
 		c->sb_line = c->line;
-	} else if (c->sb_mode != m) {
-		cairn_errlist_add(
-		    c->errs,
-		    "%s:%zu: sandbox mode \"%s\" conflicts with mode \"%s\" set on line "
-		    "%zu; keep only one sandbox annotation",
-		    c->name, c->line, cairn_sandbox_name(m), cairn_sandbox_name(c->sb_mode),
-		    c->sb_line);
+	} else if (c->sb_mode != r.mode || memcmp(&c->sb_limits, &r.limits, sizeof(r.limits))) {
+		cairn_errlist_add(c->errs,
+		                  "%s:%zu: this sandbox annotation conflicts with the one on line "
+		                  "%zu; keep only one",
+		                  c->name, c->line, c->sb_line);
 	}
 }
 
@@ -1550,8 +1567,10 @@ int cairn_spec_parse_script(const char *text, size_t len, const char *script_nam
 	}
 	/* An explicit --sandbox option wins over the annotation, as Slurm's command
 	 * line wins over #SBATCH. */
-	if (c.sb_line && spec->sandbox == CAIRN_SANDBOX_NONE)
+	if (c.sb_line && spec->sandbox == CAIRN_SANDBOX_NONE) {
 		spec->sandbox = c.sb_mode;
+		spec->limits = c.sb_limits;
+	}
 	return errs->n > nerr0 ? -1 : 0;
 }
 
@@ -1616,6 +1635,12 @@ char *cairn_spec_encode(const struct cairn_job_spec *spec)
 	if (ok)
 		ok = json_object_set_new(root, "v", json_integer(1)) == 0 &&
 		     set_str(root, "sandbox", cairn_sandbox_name(spec->sandbox));
+	const struct cairn_limits *l = &spec->limits;
+	if (ok && (l->memory || l->pids || l->cpus))
+		ok = json_object_set_new(root, "limits",
+		                         json_pack("{sIsIsI}", "memory", (json_int_t)l->memory,
+		                                   "pids", (json_int_t)l->pids, "cpus",
+		                                   (json_int_t)l->cpus)) == 0;
 	for (size_t i = 0; ok && i < spec->nvol && i < CAIRN_MAX_VOLUMES; i++) {
 		const struct cairn_volume_spec *v = &spec->vol[i];
 		json_t *o = json_object();
@@ -1653,11 +1678,38 @@ static const char *get_str(json_t *o, const char *key)
 	return json_string_value(j);
 }
 
+/* Absent: none. Present: an object of three non-negative integers, full mode. */
+static int decode_limits(json_t *o, enum cairn_sandbox mode, struct cairn_limits *out)
+{
+	static const char *const keys[] = {"memory", "pids", "cpus", NULL};
+	unsigned long long *slots[] = {&out->memory, &out->pids, &out->cpus};
+	const char *key;
+	json_t *j;
+
+	memset(out, 0, sizeof(*out));
+	if (!o)
+		return 0;
+	if (!json_is_object(o) || mode != CAIRN_SANDBOX_FULL)
+		return -1;
+	json_object_foreach(o, key, j)
+	{
+		if (!key_allowed(key, keys))
+			return -1;
+	}
+	for (size_t i = 0; keys[i]; i++) {
+		j = json_object_get(o, keys[i]);
+		if (!json_is_integer(j) || json_integer_value(j) < 0)
+			return -1;
+		*slots[i] = (unsigned long long)json_integer_value(j);
+	}
+	return 0;
+}
+
 #define DECODE_FIX "it is written by Cairn itself, so do not edit it; resubmit the job instead"
 
 int cairn_spec_decode(const char *s, struct cairn_job_spec *spec, char *err, size_t errlen)
 {
-	static const char *const top_keys[] = {"v", "sandbox", "volumes", NULL};
+	static const char *const top_keys[] = {"v", "sandbox", "volumes", "limits", NULL};
 	static const char *const vol_keys[] = {"name", "path", "ro", "origin", "resolved", NULL};
 	struct cairn_job_spec tmp = {0};
 	struct cairn_errlist errs = {0};
@@ -1714,6 +1766,13 @@ int cairn_spec_decode(const char *s, struct cairn_job_spec *spec, char *err, siz
 		errf(err, errlen,
 		     "encoded job spec has a missing or unknown sandbox mode (expected \"none\", "
 		     "\"full\" or \"pid\"); %s",
+		     DECODE_FIX);
+		goto out;
+	}
+	if (decode_limits(json_object_get(root, "limits"), tmp.sandbox, &tmp.limits) < 0) {
+		errf(err, errlen,
+		     "encoded job spec has invalid limits (memory, pids and cpus: whole numbers, "
+		     "full sandbox only); %s",
 		     DECODE_FIX);
 		goto out;
 	}

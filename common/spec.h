@@ -25,10 +25,18 @@ struct cairn_volume_spec {
 	char *origin; /* "--volume=agent:.agent" or "job.sh:3", used as message prefix */
 };
 
+/* Per-job sandbox limits (0: not asked; the admin's Sandbox* values apply). */
+struct cairn_limits {
+	unsigned long long memory; /* bytes */
+	unsigned long long pids;
+	unsigned long long cpus;
+};
+
 struct cairn_job_spec {
 	struct cairn_volume_spec vol[CAIRN_MAX_VOLUMES];
 	size_t nvol;
 	enum cairn_sandbox sandbox;
+	struct cairn_limits limits; /* with the sandbox's mode, from the same option or line */
 };
 
 /* A list of error lines, each complete ("job.sh:3: volume name ... ; fix: ..."). */
@@ -55,12 +63,15 @@ struct cairn_placeholder_ctx {
 int cairn_spec_parse_option(const char *value, struct cairn_volume_spec *out, char *err,
                             size_t errlen);
 
-/* Parse a --sandbox value: NULL or "" or "full" -> FULL, "pid" -> PID. */
-int cairn_spec_parse_sandbox(const char *value, enum cairn_sandbox *out, char *err, size_t errlen);
+/* Parse a --sandbox value: [MODE][,memory=SIZE][,pids=N][,cpus=N]; NULL, "" or
+ * "full" -> FULL, "pid" -> PID; limits need (and imply) full mode. */
+int cairn_spec_parse_sandbox(const char *value, enum cairn_sandbox *out, struct cairn_limits *lim,
+                             char *err, size_t errlen);
 
 /* Read the annotations of a batch script: comment lines ("#" or "//") at the top,
  * up to the first line that is neither blank nor a comment. Recognised:
- * "# volume: NAME PATH [ro]", "# sandbox", "# sandbox: pid|full", and the same with "//".
+ * "# volume: NAME PATH [ro]", "# sandbox", "# sandbox: [pid|full] [memory=SIZE] [pids=N]
+ * [cpus=N]", and the same with "//".
  * Appends volumes to spec (checking limit and duplicates), errors to errs.
  * script_name is used as the "FILE:LINE:" prefix. Returns 0 if no errors were added. */
 int cairn_spec_parse_script(const char *text, size_t len, const char *script_name,

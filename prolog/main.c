@@ -48,8 +48,11 @@ static int script_spec(const char *job_id, struct cairn_job_spec *spec, struct c
 	}
 	struct cairn_job_spec ann = {0};
 	cairn_spec_parse_script(text, len, "batch script", &ann, errs);
-	if (ann.sandbox != CAIRN_SANDBOX_NONE)
+	/* An option wins over the annotation, limits included. */
+	if (ann.sandbox != CAIRN_SANDBOX_NONE && spec->sandbox == CAIRN_SANDBOX_NONE) {
 		spec->sandbox = ann.sandbox;
+		spec->limits = ann.limits;
+	}
 	for (size_t i = 0; i < ann.nvol; i++) {
 		cairn_spec_add(spec, &ann.vol[i], errs);
 		memset(&ann.vol[i], 0, sizeof(ann.vol[i]));

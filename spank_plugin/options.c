@@ -55,7 +55,7 @@ static int sandbox_cb(int val, const char *optarg, int remote)
 	/* Inherited through the environment, an absent value reads "(null)". */
 	if (optarg && !strcmp(optarg, "(null)"))
 		optarg = NULL;
-	if (cairn_spec_parse_sandbox(optarg, &spec.sandbox, msg, sizeof(msg)) < 0) {
+	if (cairn_spec_parse_sandbox(optarg, &spec.sandbox, &spec.limits, msg, sizeof(msg)) < 0) {
 		slurm_error("%s: %s", PLUGIN_TAG, msg);
 		return -1;
 	}
@@ -64,10 +64,10 @@ static int sandbox_cb(int val, const char *optarg, int remote)
 
 static struct spank_option sandbox_opt = {
     .name = "sandbox",
-    .arginfo = "[full|pid]",
+    .arginfo = "[full|pid][,memory=SIZE][,pids=N][,cpus=N]",
     .usage = "Run the job's tasks in a Cairn sandbox: own PID, mount, network, IPC and UTS "
              "namespaces, read-only system, no privileges (full, the default), or only a PID "
-             "namespace (pid).",
+             "namespace (pid). memory=, pids= and cpus= lower the site's limits per task.",
     .has_arg = 2,
     .val = 0,
     .cb = sandbox_cb,

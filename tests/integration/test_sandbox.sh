@@ -311,6 +311,9 @@ sleep 3133 &
 wait
 echo no-signal
 S
+	# The same, with the job lowering the admin's limits.
+	sed 's/^# sandbox$/# sandbox: memory=32M pids=12/; s/hog 256/hog 48/' "$d/limits.sh" >"$d/limits-low.sh"
+	chmod 0755 "$d/limits-low.sh"
 	chmod 0755 "$d/pidmode.sh" "$d/cancel.sh" "$d/limits.sh" "$d/steps.sh" "$d/timelimit.sh" \
 		"$d/signal.sh"
 }
@@ -444,6 +447,11 @@ limit_checks() { # MODE FILE
 		matches "$(value "$2" forks)" '([0-9]|[12][0-9]|3[01]):EAGAIN'
 	check "sandbox($1): the task is in a cgroup of Cairn's" matches "$(value "$2" cgroup)" '.*/cairn/.*'
 	check "sandbox($1): the task cannot move itself out of its cgroup" [ "$(value "$2" cg_escape)" = refused ]
+}
+low_checks() { # MODE FILE: a job that lowered the limits to memory=32M pids=12
+	check "sandbox($1): a job's own pids=12 stops a fork bomb below 12" \
+		matches "$(value "$2" forks)" '([0-9]|1[01]):EAGAIN'
+	check "sandbox($1): a job's own memory=32M (below SandboxMemory = 64M) kills a 48 MB hog" [ "$(value "$2" hog_rc)" = 137 ]
 }
 running() { pgrep -u "$U" -x -f "$1" >/dev/null; } # CMDLINE: a process of the user
 matches() { [[ $1 =~ ^($2)$ ]]; } # VALUE REGEX: all of VALUE matches
@@ -587,6 +595,12 @@ if [ $LIMITS = 1 ]; then
 	{ cat "$RUNCONF"; printf '%s\n' "$LIMIT_LINES"; } >"$BASE/limits.conf"
 	CAIRN_CONF=$BASE/limits.conf crun "$WR" --sandbox -- ./limits.sh
 	limit_checks run "$BASE/last.out"
+	# A job may lower the admin's limits, never raise them.
+	CAIRN_CONF=$BASE/limits.conf crun "$WR" --sandbox=memory=32M,pids=12 -- ./limits-low.sh
+	low_checks run "$BASE/last.out"
+	CAIRN_CONF=$BASE/limits.conf crun "$WR" --sandbox=full,pids=1000 -- true
+	check "sandbox(run): --sandbox=full,pids=1000 above SandboxPids = 32 fails with one line naming both" \
+		bash -c "[ \$(wc -l <'$BASE/last.err') = 1 ] && grep -q 'pids=1000 is more than this cluster allows (SandboxPids = 32)' '$BASE/last.err'"
 else
 	skip "sandbox(run): a fork bomb is contained" "cgroup limits not implemented yet"
 	skip "sandbox(run): a memory hog is contained" "cgroup limits not implemented yet"
@@ -684,9 +698,19 @@ assert_node_serves "sandbox(step): the node serves after the job with steps"
 if [ $LIMITS = 1 ]; then
 	cp "$CAIRN_CONF" "$BASE/cluster-conf.orig"
 	printf '%s\n' "$LIMIT_LINES" >>"$CAIRN_CONF"
-	jl=$(submit_wait "$U" limits.sh -o "$WS/out-%j.txt")
+	jl=$(submit "$U" limits.sh -o "$WS/out-%j.txt")
+	jll=$(submit "$U" limits-low.sh -o "$WS/out-%j.txt")
+	jlh=$(submit "$U" limits.sh -o "$WS/out-%j.txt" --sandbox=memory=1G)
+	wait_job "$jl"
+	wait_job "$jll"
+	wait_job "$jlh"
 	cp "$BASE/cluster-conf.orig" "$CAIRN_CONF"
 	limit_checks slurm "$WS/out-$jl.txt"
+	low_checks slurm "$WS/out-$jll.txt"
+	check "sandbox(slurm): --sandbox=memory=1G above SandboxMemory = 64M fails the job" \
+		[ "$(job_state "$jlh")" = FAILED ]
+	check "sandbox(slurm): ... with one line in its output naming the option and the limit" \
+		grep -q '^cairn: sandbox: memory=1G is more than this cluster allows (SandboxMemory = 64M); ask for 64M or less' "$WS/out-$jlh.txt"
 	assert_node_serves "sandbox(slurm): the node serves after the limits job"
 else
 	skip "sandbox(slurm): a fork bomb is contained" "cgroup limits not implemented yet"

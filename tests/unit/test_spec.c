@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
+#include "sandbox_request.h"
 #include "spec.h"
 #include "tap.h"
 #include "util.h"
@@ -90,18 +92,31 @@ static void test_options(void)
 static void test_sandbox_values(void)
 {
 	enum cairn_sandbox m = CAIRN_SANDBOX_NONE;
+	struct cairn_limits lim;
 	char err[256];
 
 	CHECK("sandbox: NULL is full",
-	      !cairn_spec_parse_sandbox(NULL, &m, err, sizeof(err)) && m == CAIRN_SANDBOX_FULL);
+	      !cairn_spec_parse_sandbox(NULL, &m, &lim, err, sizeof(err)) &&
+	          m == CAIRN_SANDBOX_FULL);
 	m = CAIRN_SANDBOX_NONE;
 	CHECK("sandbox: empty is full",
-	      !cairn_spec_parse_sandbox("", &m, err, sizeof(err)) && m == CAIRN_SANDBOX_FULL);
+	      !cairn_spec_parse_sandbox("", &m, &lim, err, sizeof(err)) && m == CAIRN_SANDBOX_FULL);
 	m = CAIRN_SANDBOX_NONE;
-	CHECK("sandbox: full",
-	      !cairn_spec_parse_sandbox("full", &m, err, sizeof(err)) && m == CAIRN_SANDBOX_FULL);
-	CHECK("sandbox: pid",
-	      !cairn_spec_parse_sandbox("pid", &m, err, sizeof(err)) && m == CAIRN_SANDBOX_PID);
+	CHECK("sandbox: full", !cairn_spec_parse_sandbox("full", &m, &lim, err, sizeof(err)) &&
+	                           m == CAIRN_SANDBOX_FULL);
+	CHECK("sandbox: pid", !cairn_spec_parse_sandbox("pid", &m, &lim, err, sizeof(err)) &&
+	                          m == CAIRN_SANDBOX_PID);
+	CHECK("sandbox: limits with the mode",
+	      !cairn_spec_parse_sandbox("full,memory=4G,pids=512,cpus=2", &m, &lim, err,
+	                                sizeof(err)) &&
+	          m == CAIRN_SANDBOX_FULL && lim.memory == 4ULL << 30 && lim.pids == 512 &&
+	          lim.cpus == 2);
+	CHECK("sandbox: limits alone mean full",
+	      !cairn_spec_parse_sandbox("memory=512M", &m, &lim, err, sizeof(err)) &&
+	          m == CAIRN_SANDBOX_FULL && lim.memory == 512ULL << 20 && !lim.pids && !lim.cpus);
+	CHECK("sandbox: no limits given, none set",
+	      !cairn_spec_parse_sandbox("pid", &m, &lim, err, sizeof(err)) && !lim.memory &&
+	          !lim.pids && !lim.cpus);
 	CHECK("sandbox: names", !strcmp(cairn_sandbox_name(CAIRN_SANDBOX_NONE), "none") &&
 	                            !strcmp(cairn_sandbox_name(CAIRN_SANDBOX_FULL), "full") &&
 	                            !strcmp(cairn_sandbox_name(CAIRN_SANDBOX_PID), "pid"));
@@ -489,14 +504,26 @@ static const struct bad bad_rows[] = {
     {"annotation path with colon", SCRIPT, "# volume: aa .x:y\n", "contains ':'"},
     {"annotation path with tilde", SCRIPT, "# volume: aa ~/x\n", "starts with '~'"},
     {"annotation path ..", SCRIPT, "\n\n# volume: aa ../x\n", "job.sh:3: mount path \"../x\""},
-    {"unknown sandbox mode", SCRIPT, "# sandbox: net\n", "unknown sandbox mode \"net\""},
-    {"sandbox mode case", SCRIPT, "# sandbox: PID\n", "unknown sandbox mode \"PID\""},
-    {"sandbox colon without mode", SCRIPT, "# sandbox:\n", "needs exactly one mode"},
-    {"sandbox with two modes", SCRIPT, "# sandbox: pid full\n", "needs exactly one mode"},
+    {"unknown sandbox mode", SCRIPT, "# sandbox: net\n", "unknown sandbox setting \"net\""},
+    {"sandbox mode case", SCRIPT, "# sandbox: PID\n", "unknown sandbox setting \"PID\""},
+    {"sandbox colon without mode", SCRIPT, "# sandbox:\n", "needs a mode or limits"},
+    {"sandbox with two modes", SCRIPT, "# sandbox: pid full\n", "two sandbox modes (pid and full)"},
+    {"sandbox limit without value", SCRIPT, "# sandbox: memory=\n",
+     "\"memory=\" needs a size above 0; write e.g. memory=4G"},
+    {"sandbox limit not a size", SCRIPT, "# sandbox: memory=lots\n", "needs a size above 0"},
+    {"sandbox zero pids", SCRIPT, "# sandbox: pids=0\n", "\"pids=0\" needs a whole number above 0"},
+    {"sandbox cpus not a number", SCRIPT, "# sandbox: full cpus=1.5\n", "write e.g. cpus=2"},
+    {"sandbox limit twice", SCRIPT, "# sandbox: pids=1 pids=2\n", "pids is given twice"},
+    {"sandbox limits in pid mode", SCRIPT, "# sandbox: pid memory=1G\n",
+     "job.sh:1: \"# sandbox:\": limits (memory=, pids=, cpus=) need the full sandbox"},
+    {"sandbox unknown limit", SCRIPT, "# sandbox: swap=1G\n",
+     "unknown sandbox setting \"swap=1G\""},
     {"sandbox without colon", SCRIPT, "# sandbox pid\n", "write \"# sandbox: pid\""},
     {"sandbox with prose", SCRIPT, "# sandbox the agent\n", "unexpected text after"},
     {"two sandbox modes", SCRIPT, "# sandbox\n# sandbox: pid\n",
-     "job.sh:2: sandbox mode \"pid\" conflicts with mode \"full\" set on line 1"},
+     "job.sh:2: this sandbox annotation conflicts with the one on line 1"},
+    {"two sandbox limits", SCRIPT, "# sandbox: memory=1G\n# sandbox: memory=2G\n",
+     "job.sh:2: this sandbox annotation conflicts with the one on line 1"},
     {"same name twice", SCRIPT, "# volume: aa .x\n# volume: aa .y\n",
      "job.sh:2: volume \"aa\" is already mounted by job.sh:1"},
     {"same template twice", SCRIPT, "# volume: $user-a .x\n# volume: $user-a .y\n",
@@ -610,9 +637,14 @@ static const struct bad bad_rows[] = {
      "11 volumes, more than 10"},
     /* --sandbox values */
     {"sandbox none", SANDBOX, "none",
-     "--sandbox=none: unknown mode; use --sandbox, "
-     "--sandbox=full or --sandbox=pid"},
-    {"sandbox case", SANDBOX, "PID", "--sandbox=PID: unknown mode"},
+     "--sandbox=none: unknown sandbox setting \"none\"; use full or pid, and limits such as "
+     "memory=4G, pids=512 or cpus=2"},
+    {"sandbox case", SANDBOX, "PID", "--sandbox=PID: unknown sandbox setting"},
+    {"sandbox trailing comma", SANDBOX, "full,", "--sandbox=full,: a trailing comma"},
+    {"sandbox empty setting", SANDBOX, "full,,pids=2", "an empty setting"},
+    {"sandbox pid with limits", SANDBOX, "pid,cpus=2", "need the full sandbox"},
+    {"sandbox bad memory", SANDBOX, "memory=-1", "\"memory=-1\" needs a size above 0"},
+    {"sandbox spaces", SANDBOX, "full, pids=2", "unknown sandbox setting \" pids=2\""},
 };
 
 /* The location each kind of message must start with. */
@@ -682,8 +714,10 @@ static const char *run_bad(const struct bad *b)
 		rc = cairn_spec_decode(b->input, &spec, err, sizeof(err));
 		snprintf(msg, sizeof(msg), "%s", err);
 		break;
-	case SANDBOX:
-		rc = cairn_spec_parse_sandbox(b->input, &m, err, sizeof(err));
+	case SANDBOX: {
+		struct cairn_limits lim;
+		rc = cairn_spec_parse_sandbox(b->input, &m, &lim, err, sizeof(err));
+	}
 		snprintf(msg, sizeof(msg), "%s", err);
 		break;
 	}
@@ -801,9 +835,75 @@ static void test_bad_special(void)
 	CHECK("error buffer truncates", rc != 0 && strlen(tiny) == 7);
 }
 
+/* Per-job sandbox limits: from annotations, through the encoding, against the
+ * admin's caps. */
+static void test_limits(void)
+{
+	struct cairn_job_spec spec = {0}, back = {0};
+	struct cairn_errlist errs = {0};
+	char err[512];
+	static const char ann[] = "#!/bin/bash\n# sandbox: full memory=1G pids=64\n";
+	int rc = cairn_spec_parse_script(ann, sizeof(ann) - 1, "job.sh", &spec, &errs);
+	CHECK("limits: an annotation's limits reach the spec",
+	      rc == 0 && spec.sandbox == CAIRN_SANDBOX_FULL && spec.limits.memory == 1ULL << 30 &&
+	          spec.limits.pids == 64 && spec.limits.cpus == 0);
+	char *enc = cairn_spec_encode(&spec);
+	CHECK_MSG("limits: survive encode and decode",
+	          enc && cairn_spec_decode(enc, &back, err, sizeof(err)) == 0 &&
+	              back.limits.memory == 1ULL << 30 && back.limits.pids == 64 &&
+	              back.limits.cpus == 0,
+	          "%s", err);
+	free(enc);
+	cairn_spec_free(&back);
+	cairn_spec_free(&spec);
+	cairn_errlist_free(&errs);
+
+	/* The option (already in the spec) wins, limits included. */
+	memset(&spec, 0, sizeof(spec));
+	spec.sandbox = CAIRN_SANDBOX_FULL;
+	spec.limits.cpus = 3;
+	rc = cairn_spec_parse_script(ann, sizeof(ann) - 1, "job.sh", &spec, &errs);
+	CHECK("limits: the option's limits win over the annotation's",
+	      rc == 0 && spec.limits.cpus == 3 && spec.limits.memory == 0);
+	cairn_spec_free(&spec);
+	cairn_errlist_free(&errs);
+
+	CHECK("limits: decode refuses limits in pid mode",
+	      cairn_spec_decode("{\"v\":1,\"sandbox\":\"pid\",\"volumes\":[],\"limits\":{"
+	                        "\"memory\":1,\"pids\":0,\"cpus\":0}}",
+	                        &back, err, sizeof(err)) < 0 &&
+	          strstr(err, "invalid limits"));
+	CHECK("limits: decode refuses negative limits",
+	      cairn_spec_decode("{\"v\":1,\"sandbox\":\"full\",\"volumes\":[],\"limits\":{"
+	                        "\"memory\":-1,\"pids\":0,\"cpus\":0}}",
+	                        &back, err, sizeof(err)) < 0);
+
+	struct cairn_config cfg = {0};
+	cfg.sandbox_memory = 2ULL << 30;
+	cfg.sandbox_pids = 128;
+	struct cairn_limits asked = {.memory = 1ULL << 30}, eff;
+	CHECK("limits: a job lowers the admin's memory and keeps the other caps",
+	      cairn_limits_effective(&cfg, &asked, &eff, err, sizeof(err)) == 0 &&
+	          eff.memory == 1ULL << 30 && eff.pids == 128 && eff.cpus == 0);
+	asked = (struct cairn_limits){.cpus = 64};
+	CHECK("limits: without an admin cap the job's value applies",
+	      cairn_limits_effective(&cfg, &asked, &eff, err, sizeof(err)) == 0 && eff.cpus == 64);
+	asked = (struct cairn_limits){.memory = 4ULL << 30};
+	rc = cairn_limits_effective(&cfg, &asked, &eff, err, sizeof(err));
+	CHECK_MSG("limits: asking more than the admin allows is refused, naming both",
+	          rc < 0 && strstr(err, "memory=4G is more than this cluster allows "
+	                                "(SandboxMemory = 2G); ask for 2G or less"),
+	          "%s", err);
+	asked = (struct cairn_limits){.pids = 129};
+	rc = cairn_limits_effective(&cfg, &asked, &eff, err, sizeof(err));
+	CHECK_MSG("limits: pids above SandboxPids is refused", rc < 0 && strstr(err, "pids=129"),
+	          "%s", err);
+}
+
 int main(void)
 {
 	test_options();
+	test_limits();
 	test_sandbox_values();
 	test_script_good();
 	test_mixed();
