@@ -152,32 +152,53 @@ static void fmt_time(char *buf, size_t len, int64_t t)
 }
 
 /* Who holds the volume's lease: text for people, an object (or null) for --json. */
-static json_t *describe_lease(struct session *s, const char *vol, char *text, size_t len)
+static json_t *describe_lease(const struct cairn_vstate *vs, char *text, size_t len)
 {
-	struct cairn_vstate vs;
-	struct cairn_err err = {0};
 	snprintf(text, len, "-");
-	if (cairn_vstate_load(s->st, s->ws, vol, &vs, &err) < 0)
+	if (!vs->held)
 		return json_null();
-	json_t *j = json_null();
-	if (vs.held) {
-		char since[32], until[32];
-		fmt_time(since, sizeof(since), vs.holder.since);
-		fmt_time(until, sizeof(until), vs.holder.expires);
-		bool expired = cairn_vstate_expired(&vs, (int64_t)time(NULL));
-		snprintf(text, len, "job %s on %s (%s) since %s, %s %s",
-		         vs.holder.job ? vs.holder.job : "?", vs.holder.node ? vs.holder.node : "?",
-		         vs.holder.user ? vs.holder.user : "?", since,
-		         expired ? "expired at" : "expires", until);
-		j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:b}", "job",
-		              vs.holder.job ? vs.holder.job : "", "node",
-		              vs.holder.node ? vs.holder.node : "", "user",
-		              vs.holder.user ? vs.holder.user : "", "since",
-		              (json_int_t)vs.holder.since, "expires", (json_int_t)vs.holder.expires,
-		              "epoch", (json_int_t)vs.epoch, "expired", expired);
+	char since[32], until[32];
+	fmt_time(since, sizeof(since), vs->holder.since);
+	fmt_time(until, sizeof(until), vs->holder.expires);
+	bool expired = cairn_vstate_expired(vs, (int64_t)time(NULL));
+	snprintf(text, len, "job %s on %s (%s) since %s, %s %s",
+	         vs->holder.job ? vs->holder.job : "?", vs->holder.node ? vs->holder.node : "?",
+	         vs->holder.user ? vs->holder.user : "?", since, expired ? "expired at" : "expires",
+	         until);
+	return json_pack(
+	    "{s:s,s:s,s:s,s:I,s:I,s:I,s:b}", "job", vs->holder.job ? vs->holder.job : "", "node",
+	    vs->holder.node ? vs->holder.node : "", "user", vs->holder.user ? vs->holder.user : "",
+	    "since", (json_int_t)vs->holder.since, "expires", (json_int_t)vs->holder.expires,
+	    "epoch", (json_int_t)vs->epoch, "expired", expired);
+}
+
+/* Owner, creation and last use, as kept in the volume's state. */
+static void describe_meta(const struct cairn_vstate *vs, json_t *j, char *owner, size_t olen,
+                          char *created, size_t clen, char *used, size_t ulen)
+{
+	snprintf(owner, olen, "-");
+	snprintf(created, clen, "-");
+	snprintf(used, ulen, "-");
+	json_object_set_new(
+	    j, "owner",
+	    vs->owner ? json_pack("{s:s,s:I}", "name", vs->owner, "uid", (json_int_t)vs->owner_uid)
+	              : json_null());
+	json_object_set_new(j, "created", vs->created ? json_integer(vs->created) : json_null());
+	json_object_set_new(j, "last_used",
+	                    vs->last_job ? json_pack("{s:s,s:s,s:I}", "job", vs->last_job, "user",
+	                                             vs->last_user ? vs->last_user : "", "time",
+	                                             (json_int_t)vs->last_used)
+	                                 : json_null());
+	if (vs->owner)
+		snprintf(owner, olen, "%s", vs->owner);
+	if (vs->created)
+		fmt_time(created, clen, vs->created);
+	if (vs->last_job) {
+		char when[32];
+		fmt_time(when, sizeof(when), vs->last_used);
+		snprintf(used, ulen, "%s by %s (job %s)", when, vs->last_user ? vs->last_user : "-",
+		         vs->last_job);
 	}
-	cairn_vstate_free(&vs);
-	return j;
 }
 
 struct name_list {
@@ -215,8 +236,8 @@ int cmd_list(int argc, char **argv)
 		goto out;
 	}
 	if (!o.json)
-		printf("%-24s %7s %8s %10s  %-19s  %-22s %s\n", "VOLUME", "VERSION", "FILES",
-		       "SIZE", "UPDATED", "BY", "LEASED BY");
+		printf("%-24s %-12s %7s %8s %10s  %-19s  %-22s %s\n", "VOLUME", "OWNER", "VERSION",
+		       "FILES", "SIZE", "UPDATED", "BY", "LEASED BY");
 	for (size_t i = 0; i < n; i++) {
 		struct cairn_manifest m;
 		int exists;
@@ -225,26 +246,32 @@ int cmd_list(int argc, char **argv)
 			fprintf(stderr, "cairn list: %s\n", verr.msg);
 			continue;
 		}
-		char size[32], when[32], lease_text[512], by[64];
+		char size[32], when[32], lease_text[512], by[64], owner[64], created[32], used[128];
 		fmt_bytes(size, sizeof(size), cairn_manifest_bytes(&m));
 		fmt_time(when, sizeof(when), m.created);
-		json_t *lease = describe_lease(&s, names[i], lease_text, sizeof(lease_text));
+		struct cairn_vstate vs;
+		if (cairn_vstate_load(s.st, s.ws, names[i], &vs, &verr) < 0)
+			memset(&vs, 0, sizeof(vs));
+		json_t *lease = describe_lease(&vs, lease_text, sizeof(lease_text));
+		json_t *j = json_pack(
+		    "{s:s,s:s,s:i,s:I,s:I,s:I,s:s,s:s}", "name", names[i], "workspace", s.ws,
+		    "version", m.version, "files", (json_int_t)cairn_manifest_files(&m), "bytes",
+		    (json_int_t)cairn_manifest_bytes(&m), "updated", (json_int_t)m.created, "user",
+		    m.user ? m.user : "", "job", m.job ? m.job : "");
+		describe_meta(&vs, j, owner, sizeof(owner), created, sizeof(created), used,
+		              sizeof(used));
+		cairn_vstate_free(&vs);
 		if (o.json) {
-			json_t *j = json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:s,s:s}", "name", names[i],
-			                      "workspace", s.ws, "version", m.version, "files",
-			                      (json_int_t)cairn_manifest_files(&m), "bytes",
-			                      (json_int_t)cairn_manifest_bytes(&m), "updated",
-			                      (json_int_t)m.created, "user", m.user ? m.user : "",
-			                      "job", m.job ? m.job : "");
 			json_object_set_new(j, "lease", lease);
 			json_array_append_new(arr, j);
 		} else {
 			snprintf(by, sizeof(by), "%s (job %s)", m.user ? m.user : "-",
 			         m.job ? m.job : "-");
-			printf("%-24s %7u %8zu %10s  %-19s  %-22s %s\n", names[i], m.version,
-			       cairn_manifest_files(&m), size, m.version ? when : "-", by,
-			       lease_text);
+			printf("%-24s %-12s %7u %8zu %10s  %-19s  %-22s %s\n", names[i], owner,
+			       m.version, cairn_manifest_files(&m), size, m.version ? when : "-",
+			       by, lease_text);
 			json_decref(lease);
+			json_decref(j);
 		}
 		cairn_manifest_free(&m);
 	}
@@ -304,8 +331,15 @@ int cmd_show(int argc, char **argv)
 		va.v = xrealloc(va.v, (va.n + 1) * sizeof(unsigned));
 		va.v[va.n++] = m.version;
 	}
-	char lease_text[512];
-	json_t *lease = describe_lease(&s, vol, lease_text, sizeof(lease_text));
+	char lease_text[512], owner[64], created[32], used[128];
+	struct cairn_vstate state;
+	if (cairn_vstate_load(s.st, s.ws, vol, &state, &err) < 0)
+		memset(&state, 0, sizeof(state));
+	json_t *lease = describe_lease(&state, lease_text, sizeof(lease_text));
+	json_t *meta = json_object();
+	describe_meta(&state, meta, owner, sizeof(owner), created, sizeof(created), used,
+	              sizeof(used));
+	cairn_vstate_free(&state);
 	struct name_list conflicts = {0};
 	autofree char *cprefix = xasprintf("%s/volumes/%s/conflicts/", s.ws, vol);
 	cairn_store_list(s.st, cprefix, collect_basename, &conflicts, &err);
@@ -324,6 +358,7 @@ int cmd_show(int argc, char **argv)
 		    "versions", vs);
 		json_object_set_new(j, "lease", lease);
 		json_object_set_new(j, "conflicts", cs);
+		json_object_update(j, meta);
 		lease = NULL;
 		char *t = json_dumps(j, JSON_INDENT(2));
 		printf("%s\n", t);
@@ -333,11 +368,12 @@ int cmd_show(int argc, char **argv)
 		char size[32], when[32];
 		fmt_bytes(size, sizeof(size), cairn_manifest_bytes(&m));
 		fmt_time(when, sizeof(when), m.created);
-		printf(
-		    "Volume:     %s\nWorkspace:  %s\nVersion:    %u\nFiles:      %zu\nSize:       "
-		    "%s\nUpdated:    %s by %s (job %s on %s)\nVersions:  ",
-		    vol, s.ws, m.version, cairn_manifest_files(&m), size, when,
-		    m.user ? m.user : "-", m.job ? m.job : "-", m.host ? m.host : "-");
+		printf("Volume:     %s\nWorkspace:  %s\nOwner:      %s\nCreated:    %s\nLast used: "
+		       " %s\n"
+		       "Version:    %u\nFiles:      %zu\nSize:       "
+		       "%s\nUpdated:    %s by %s (job %s on %s)\nVersions:  ",
+		       vol, s.ws, owner, created, used, m.version, cairn_manifest_files(&m), size,
+		       when, m.user ? m.user : "-", m.job ? m.job : "-", m.host ? m.host : "-");
 		for (size_t i = 0; i < va.n; i++)
 			printf(" %u", va.v[i]);
 		printf("\nLease:      %s\n", lease && !json_is_null(lease) ? lease_text : "free");
@@ -347,6 +383,7 @@ int cmd_show(int argc, char **argv)
 			       conflicts.v[i]);
 	}
 	json_decref(lease);
+	json_decref(meta);
 	cairn_strv_free(conflicts.v, conflicts.n);
 	free(va.v);
 	cairn_manifest_free(&m);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <pwd.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -17,6 +18,9 @@ void cairn_vstate_free(struct cairn_vstate *s)
 	free(s->holder.node);
 	free(s->holder.user);
 	free(s->op);
+	free(s->owner);
+	free(s->last_job);
+	free(s->last_user);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -83,6 +87,20 @@ static int parse_state(const char *text, size_t len, struct cairn_vstate *s, str
 	s->op = str_or_null(o, "op");
 	s->time = json_integer_value(json_object_get(o, "time"));
 	s->commit_epoch = json_integer_value(json_object_get(o, "commit_epoch"));
+	s->owner_uid = -1;
+	json_t *own = json_object_get(o, "owner");
+	if (json_is_object(own)) {
+		s->owner = str_or_null(own, "name");
+		json_t *uid = json_object_get(own, "uid");
+		s->owner_uid = json_is_integer(uid) ? json_integer_value(uid) : -1;
+	}
+	s->created = json_integer_value(json_object_get(o, "created"));
+	json_t *last = json_object_get(o, "last_used");
+	if (json_is_object(last)) {
+		s->last_job = str_or_null(last, "job");
+		s->last_user = str_or_null(last, "user");
+		s->last_used = json_integer_value(json_object_get(last, "time"));
+	}
 	json_t *h = json_object_get(o, "holder");
 	if (json_is_object(h)) {
 		s->held = true;
@@ -114,6 +132,17 @@ static char *state_json(const struct cairn_vstate *s)
 		json_object_set_new(o, "manifest", json_string(s->manifest));
 	if (s->op)
 		json_object_set_new(o, "op", json_string(s->op));
+	if (s->owner)
+		json_object_set_new(
+		    o, "owner",
+		    json_pack("{s:s,s:I}", "name", s->owner, "uid", (json_int_t)s->owner_uid));
+	if (s->created)
+		json_object_set_new(o, "created", json_integer(s->created));
+	if (s->last_job)
+		json_object_set_new(o, "last_used",
+		                    json_pack("{s:s,s:s,s:I}", "job", s->last_job, "user",
+		                              s->last_user ? s->last_user : "", "time",
+		                              (json_int_t)s->last_used));
 	if (s->held)
 		json_object_set_new(
 		    o, "holder",
@@ -300,6 +329,32 @@ static void next_of(const struct cairn_vstate *cur, struct cairn_vstate *n, cons
 	}
 	n->op = xstrdup(op);
 	n->time = (int64_t)time(NULL);
+	n->owner = cur->owner ? xstrdup(cur->owner) : NULL;
+	n->owner_uid = cur->owner_uid;
+	n->created = cur->created;
+	n->last_job = cur->last_job ? xstrdup(cur->last_job) : NULL;
+	n->last_user = cur->last_user ? xstrdup(cur->last_user) : NULL;
+	n->last_used = cur->last_used;
+}
+
+/* The job that takes the lease is the volume's latest user; the first one
+ * creates it and owns it. */
+static void stamp_use(struct cairn_vstate *n, uint64_t cur_rev, const char *job, const char *user)
+{
+	free(n->last_job);
+	free(n->last_user);
+	n->last_job = xstrdup(job);
+	n->last_user = xstrdup(user);
+	n->last_used = n->time;
+	if (cur_rev == 0 && !n->owner) {
+		n->owner = xstrdup(user);
+		struct passwd pw, *res = NULL;
+		char buf[4096];
+		n->owner_uid = getpwnam_r(user, &pw, buf, sizeof(buf), &res) == 0 && res
+		                   ? (int64_t)res->pw_uid
+		                   : -1;
+		n->created = n->time;
+	}
 }
 
 static void sleep_ms(unsigned ms)
@@ -334,6 +389,7 @@ int cairn_lease_acquire(struct cairn_store *st, const char *ws, const char *vol,
 		            !strcmp(cur.holder.job, job) && !strcmp(cur.holder.node, node);
 		if (!cur.held || cairn_vstate_expired(&cur, now) || mine) {
 			next_of(&cur, &next, cur.held ? "takeover" : "acquire");
+			stamp_use(&next, cur.rev, job, user);
 			next.epoch = cur.epoch + 1;
 			next.held = true;
 			free(next.holder.job);

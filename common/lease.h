@@ -35,6 +35,13 @@ struct cairn_vstate {
 	char *op; /* what made this revision: acquire, takeover, renew, commit, release */
 	int64_t time;
 	int64_t commit_epoch; /* epoch of the lease under which the version was committed */
+	/* Carried from revision to revision. The owner is the user whose job
+	 * created the volume (NULL for volumes created before owners were kept). */
+	char *owner;
+	int64_t owner_uid;          /* -1: unknown */
+	int64_t created;            /* 0: unknown */
+	char *last_job, *last_user; /* the newest job that took the lease */
+	int64_t last_used;
 };
 
 struct cairn_lease {

@@ -218,6 +218,14 @@ check "rm: show of a removed volume fails" [ $? -eq 1 ]
 check "cli: list shows the volume" sh -c "'$CAIRN' list | grep -q '^agent '"
 check "cli: list --json is JSON" sh -c "'$CAIRN' list --json | python3 -c 'import json,sys; json.load(sys.stdin)'"
 check "cli: show --json has the version" sh -c "'$CAIRN' show agent --json | grep -q '\"version\"'"
+# Owner, creation and last use, kept in the volume's state.
+meta=$("$CAIRN" show agent --json | python3 -c 'import json,sys; d=json.load(sys.stdin)
+print(d["owner"]["name"], d["owner"]["uid"], d["created"] > 0, d["last_used"]["user"],
+      d["last_used"]["job"].startswith("run"), d["last_used"]["time"] >= d["created"])' 2>&1)
+check "cli: show --json names the owner (the user whose job created it), creation and last use" \
+	[ "$meta" = "$USER_ $(id -u "$USER_") True $USER_ True True" ]
+check "cli: show names the owner for people" sh -c "'$CAIRN' show agent | grep -q '^Owner: *$USER_\$'"
+check "cli: list has an owner column" sh -c "'$CAIRN' list | grep -Eq '^agent +$USER_ '"
 check "cli: ls lists the file" sh -c "'$CAIRN' ls agent | grep -q 'memory.md'"
 "$CAIRN" get agent memory.md "$T/got.md"
 check "cli: get copies a file out" [ "$(cat "$T/got.md")" = one ]
