@@ -8,88 +8,14 @@
 #include <time.h>
 
 #include "commands.h"
+#include "session.h"
 #include "config.h"
 #include "digest.h"
+#include "access.h"
 #include "job.h"
 #include "spec.h"
 #include "lease.h"
 #include "volume.h"
-
-struct common_opts {
-	bool json;
-	const char *workspace;
-	const char *conflict; /* ls/get: read a conflict copy instead of the current version */
-	int first_arg;
-};
-
-/* Parse --json / --workspace; leaves positional arguments from first_arg on. */
-static int parse_common(int argc, char **argv, struct common_opts *o, const char *usage)
-{
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-	                                     {"workspace", required_argument, NULL, 'w'},
-	                                     {"conflict", required_argument, NULL, 'c'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {NULL, 0, NULL, 0}};
-	int c;
-	optind = 1;
-	memset(o, 0, sizeof(*o));
-	while ((c = getopt_long(argc, argv, "jw:c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			o->conflict = optarg;
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'w':
-			o->workspace = optarg;
-			break;
-		case 'h':
-			printf("Usage: cairn %s\n", usage);
-			return 0;
-		default:
-			fprintf(stderr, "Usage: cairn %s\n", usage);
-			return 2;
-		}
-	}
-	o->first_arg = optind;
-	return -1;
-}
-
-struct session {
-	struct cairn_config cfg;
-	struct cairn_store *st;
-	char *ws;
-};
-
-static int open_session(struct session *s, const struct common_opts *o, const char *cmd)
-{
-	struct cairn_err err = {0};
-	memset(s, 0, sizeof(*s));
-	if (cairn_config_load(NULL, &s->cfg, &err) < 0) {
-		fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
-		return -1;
-	}
-	s->ws = o->workspace ? xstrdup(o->workspace) : cairn_workspace_for(&s->cfg, NULL);
-	if (cairn_name_check(s->ws, err.msg, sizeof(err.msg)) < 0) {
-		fprintf(stderr, "cairn %s: --workspace %s: %s\n", cmd, s->ws, err.msg);
-		return -1;
-	}
-	if (cairn_store_open(s->cfg.storage, &s->st, &err) < 0) {
-		fprintf(stderr, "cairn %s: %s%s\n", cmd, err.msg,
-		        geteuid() ? " (reading the store needs root in this version: use sudo)"
-		                  : "");
-		return -1;
-	}
-	return 0;
-}
-
-static void close_session(struct session *s)
-{
-	cairn_store_close(s->st);
-	free(s->ws);
-	cairn_config_free(&s->cfg);
-}
 
 static int load_conflict(struct session *s, const char *cmd, const char *vol, const char *name,
                          struct cairn_manifest *m)
@@ -131,6 +57,12 @@ static int load_volume(struct session *s, const struct common_opts *o, const cha
 	if (cairn_volume_load_head(s->st, s->ws, vol, m, &exists, &err) < 0) {
 		fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
 		return -1;
+	}
+	struct cairn_vstate state;
+	if (!exists && cairn_vstate_load(s->st, s->ws, vol, &state, &err) == 0) {
+		/* Created (cairn create) but never written: it exists, empty. */
+		exists = state.rev > 0;
+		cairn_vstate_free(&state);
 	}
 	if (!exists) {
 		fprintf(stderr,
@@ -189,6 +121,13 @@ static void describe_meta(const struct cairn_vstate *vs, json_t *j, char *owner,
 	                                             vs->last_user ? vs->last_user : "", "time",
 	                                             (json_int_t)vs->last_used)
 	                                 : json_null());
+	json_t *shares = json_array();
+	for (size_t i = 0; i < vs->nshares; i++)
+		json_array_append_new(shares, json_pack("{s:s,s:s,s:s}", "kind",
+		                                        vs->shares[i].group ? "group" : "user",
+		                                        "name", vs->shares[i].name, "mode",
+		                                        vs->shares[i].rw ? "rw" : "ro"));
+	json_object_set_new(j, "shares", shares);
 	if (vs->owner)
 		snprintf(owner, olen, "%s", vs->owner);
 	if (vs->created)
@@ -218,12 +157,12 @@ static int collect_basename(void *arg, const char *key, uint64_t size)
 int cmd_list(int argc, char **argv)
 {
 	struct common_opts o;
-	int r = parse_common(argc, argv, &o, "list [--workspace W] [--json]");
+	int r = cairn_cli_parse_common(argc, argv, &o, "list [--workspace W] [--json]");
 	if (r >= 0)
 		return r;
 	struct session s;
-	if (open_session(&s, &o, "list") < 0) {
-		close_session(&s);
+	if (cairn_cli_open_session(&s, &o, "list") < 0) {
+		cairn_cli_close_session(&s);
 		return 1;
 	}
 	char **names = NULL;
@@ -284,7 +223,7 @@ int cmd_list(int argc, char **argv)
 out:
 	json_decref(arr);
 	cairn_strv_free(names, n);
-	close_session(&s);
+	cairn_cli_close_session(&s);
 	return rv;
 }
 
@@ -308,7 +247,7 @@ static int collect_version(void *arg, const char *key, uint64_t size)
 int cmd_show(int argc, char **argv)
 {
 	struct common_opts o;
-	int r = parse_common(argc, argv, &o, "show VOLUME [--workspace W] [--json]");
+	int r = cairn_cli_parse_common(argc, argv, &o, "show VOLUME [--workspace W] [--json]");
 	if (r >= 0)
 		return r;
 	if (argc - o.first_arg != 1) {
@@ -318,8 +257,9 @@ int cmd_show(int argc, char **argv)
 	const char *vol = argv[o.first_arg];
 	struct session s;
 	struct cairn_manifest m;
-	if (open_session(&s, &o, "show") < 0 || load_volume(&s, &o, "show", vol, &m) < 0) {
-		close_session(&s);
+	if (cairn_cli_open_session(&s, &o, "show") < 0 ||
+	    load_volume(&s, &o, "show", vol, &m) < 0) {
+		cairn_cli_close_session(&s);
 		return 1;
 	}
 	struct version_acc va = {0};
@@ -332,6 +272,7 @@ int cmd_show(int argc, char **argv)
 		va.v[va.n++] = m.version;
 	}
 	char lease_text[512], owner[64], created[32], used[128];
+	autofree char *shares = NULL;
 	struct cairn_vstate state;
 	if (cairn_vstate_load(s.st, s.ws, vol, &state, &err) < 0)
 		memset(&state, 0, sizeof(state));
@@ -339,6 +280,8 @@ int cmd_show(int argc, char **argv)
 	json_t *meta = json_object();
 	describe_meta(&state, meta, owner, sizeof(owner), created, sizeof(created), used,
 	              sizeof(used));
+	shares = state.nshares ? cairn_shares_text(&state)
+	                       : xstrdup("none: every job of the workspace may use it");
 	cairn_vstate_free(&state);
 	struct name_list conflicts = {0};
 	autofree char *cprefix = xasprintf("%s/volumes/%s/conflicts/", s.ws, vol);
@@ -368,12 +311,13 @@ int cmd_show(int argc, char **argv)
 		char size[32], when[32];
 		fmt_bytes(size, sizeof(size), cairn_manifest_bytes(&m));
 		fmt_time(when, sizeof(when), m.created);
-		printf("Volume:     %s\nWorkspace:  %s\nOwner:      %s\nCreated:    %s\nLast used: "
-		       " %s\n"
+		printf("Volume:     %s\nWorkspace:  %s\nOwner:      %s\nShares:     %s\n"
+		       "Created:    %s\nLast used:  %s\n"
 		       "Version:    %u\nFiles:      %zu\nSize:       "
 		       "%s\nUpdated:    %s by %s (job %s on %s)\nVersions:  ",
-		       vol, s.ws, owner, created, used, m.version, cairn_manifest_files(&m), size,
-		       when, m.user ? m.user : "-", m.job ? m.job : "-", m.host ? m.host : "-");
+		       vol, s.ws, owner, shares, created, used, m.version, cairn_manifest_files(&m),
+		       size, when, m.user ? m.user : "-", m.job ? m.job : "-",
+		       m.host ? m.host : "-");
 		for (size_t i = 0; i < va.n; i++)
 			printf(" %u", va.v[i]);
 		printf("\nLease:      %s\n", lease && !json_is_null(lease) ? lease_text : "free");
@@ -387,7 +331,7 @@ int cmd_show(int argc, char **argv)
 	cairn_strv_free(conflicts.v, conflicts.n);
 	free(va.v);
 	cairn_manifest_free(&m);
-	close_session(&s);
+	cairn_cli_close_session(&s);
 	return 0;
 }
 
@@ -399,7 +343,7 @@ static const char *type_char(enum cairn_ftype t)
 int cmd_ls(int argc, char **argv)
 {
 	struct common_opts o;
-	int r = parse_common(argc, argv, &o, "ls VOLUME [PATH] [--workspace W] [--json]");
+	int r = cairn_cli_parse_common(argc, argv, &o, "ls VOLUME [PATH] [--workspace W] [--json]");
 	if (r >= 0)
 		return r;
 	int npos = argc - o.first_arg;
@@ -416,8 +360,8 @@ int cmd_ls(int argc, char **argv)
 		dir[0] = '\0', dl = 0;
 	struct session s;
 	struct cairn_manifest m;
-	if (open_session(&s, &o, "ls") < 0 || load_volume(&s, &o, "ls", vol, &m) < 0) {
-		close_session(&s);
+	if (cairn_cli_open_session(&s, &o, "ls") < 0 || load_volume(&s, &o, "ls", vol, &m) < 0) {
+		cairn_cli_close_session(&s);
 		return 1;
 	}
 	if (dl) {
@@ -425,7 +369,7 @@ int cmd_ls(int argc, char **argv)
 		if (!d || d->type != CAIRN_FT_DIR) {
 			fprintf(stderr, "cairn ls: %s: no such directory in volume %s\n", dir, vol);
 			cairn_manifest_free(&m);
-			close_session(&s);
+			cairn_cli_close_session(&s);
 			return 1;
 		}
 	}
@@ -465,7 +409,7 @@ int cmd_ls(int argc, char **argv)
 	}
 	json_decref(arr);
 	cairn_manifest_free(&m);
-	close_session(&s);
+	cairn_cli_close_session(&s);
 	return 0;
 }
 
@@ -488,7 +432,7 @@ static int get_write(void *arg, const void *buf, size_t len, struct cairn_err *e
 int cmd_get(int argc, char **argv)
 {
 	struct common_opts o;
-	int r = parse_common(argc, argv, &o, "get VOLUME PATH [DEST|-] [--workspace W]");
+	int r = cairn_cli_parse_common(argc, argv, &o, "get VOLUME PATH [DEST|-] [--workspace W]");
 	if (r >= 0)
 		return r;
 	int npos = argc - o.first_arg;
@@ -503,8 +447,8 @@ int cmd_get(int argc, char **argv)
 	struct cairn_manifest m;
 	int rv = 1;
 	autofree char *tmp = NULL, *key = NULL;
-	if (open_session(&s, &o, "get") < 0 || load_volume(&s, &o, "get", vol, &m) < 0) {
-		close_session(&s);
+	if (cairn_cli_open_session(&s, &o, "get") < 0 || load_volume(&s, &o, "get", vol, &m) < 0) {
+		cairn_cli_close_session(&s);
 		return 1;
 	}
 	const struct cairn_entry *e = cairn_manifest_find(&m, path);
@@ -554,14 +498,14 @@ int cmd_get(int argc, char **argv)
 	rv = 0;
 out:
 	cairn_manifest_free(&m);
-	close_session(&s);
+	cairn_cli_close_session(&s);
 	return rv;
 }
 
 int cmd_rm(int argc, char **argv)
 {
 	struct common_opts o;
-	int r = parse_common(argc, argv, &o, "rm VOLUME [--workspace W]");
+	int r = cairn_cli_parse_common(argc, argv, &o, "rm VOLUME [--workspace W]");
 	if (r >= 0)
 		return r;
 	if (argc - o.first_arg != 1) {
@@ -571,8 +515,8 @@ int cmd_rm(int argc, char **argv)
 	const char *vol = argv[o.first_arg];
 	struct session s;
 	struct cairn_manifest m;
-	if (open_session(&s, &o, "rm") < 0 || load_volume(&s, &o, "rm", vol, &m) < 0) {
-		close_session(&s);
+	if (cairn_cli_open_session(&s, &o, "rm") < 0 || load_volume(&s, &o, "rm", vol, &m) < 0) {
+		cairn_cli_close_session(&s);
 		return 1;
 	}
 	struct cairn_err err = {0};
@@ -588,6 +532,6 @@ int cmd_rm(int argc, char **argv)
 		       m.version);
 	}
 	cairn_manifest_free(&m);
-	close_session(&s);
+	cairn_cli_close_session(&s);
 	return rv;
 }

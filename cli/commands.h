@@ -12,5 +12,8 @@ int cmd_ls(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_create(int argc, char **argv);
+int cmd_share(int argc, char **argv);
+int cmd_unshare(int argc, char **argv);
 
 #endif

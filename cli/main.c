@@ -15,6 +15,11 @@ static void usage(FILE *f)
 	           "  ls VOLUME [PATH]         list files of a volume\n"
 	           "  get VOLUME PATH [DEST]   copy a file out of a volume\n"
 	           "  rm VOLUME                remove a volume (refused while a job holds it)\n"
+	           "  create VOLUME [--owner U] create an empty volume owned by U\n"
+	           "  share VOLUME (--user U | --group G) (--ro | --rw)\n"
+	           "                           let U or G use the volume\n"
+	           "  unshare VOLUME (--user U | --group G)\n"
+	           "                           withdraw that\n"
 	           "  run [--volume NAME:PATH[:ro]]... [--user NAME] -- COMMAND...\n"
 	           "                           run COMMAND with volumes, without Slurm (as root)\n"
 	           "\n"
@@ -42,8 +47,10 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-	    {"lint", cmd_lint}, {"list", cmd_list}, {"show", cmd_show}, {"ls", cmd_ls},
-	    {"get", cmd_get},   {"run", cmd_run},   {"rm", cmd_rm},
+	    {"lint", cmd_lint},       {"list", cmd_list},     {"show", cmd_show},
+	    {"ls", cmd_ls},           {"get", cmd_get},       {"run", cmd_run},
+	    {"rm", cmd_rm},           {"create", cmd_create}, {"share", cmd_share},
+	    {"unshare", cmd_unshare},
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))

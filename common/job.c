@@ -10,6 +10,7 @@
 #include <syslog.h>
 #include <linux/close_range.h>
 
+#include "access.h"
 #include "cache.h"
 #include "lease.h"
 #include "sandbox_request.h"
@@ -261,6 +262,31 @@ static void note_wait(void *arg, const char *vol, const struct cairn_vstate *s)
 		cairn_job_record_line(w->rec, line);
 }
 
+/* The user's grant on the volume: CAIRN_ACCESS_RW or _RO, or -1 (a user error
+ * in err when there is none). */
+static int check_access(const struct cairn_config *cfg, struct cairn_store *st,
+                        const struct cairn_job_record *rec, const struct cairn_user *u,
+                        const struct cairn_volume_spec *vs, struct cairn_err *err)
+{
+	struct cairn_vstate state;
+	if (cairn_vstate_load(st, rec->workspace, vs->name, &state, err) < 0)
+		return -1;
+	int a = (int)cairn_access_for(cfg, &state, u);
+	if (a == CAIRN_ACCESS_NONE) {
+		autofree char *shares = cairn_shares_text(&state);
+		const char *owner = state.owner ? state.owner : "its owner";
+		cairn_setuerr(
+		    err,
+		    "volume %s: user %s may not use it: it belongs to %s and is shared "
+		    "only with %s; ask %s or an admin to run 'cairn share %s --user %s --rw' "
+		    "(or --ro)",
+		    vs->name, u->name, owner, shares, owner, vs->name, u->name);
+		a = -1;
+	}
+	cairn_vstate_free(&state);
+	return a;
+}
+
 static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st,
                           const struct cairn_job_start *js, struct cairn_job_record *rec,
                           const struct cairn_volume_spec *vs, struct cairn_err *err)
@@ -270,8 +296,19 @@ static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st
 	struct cairn_xfer_stats stats;
 	struct cairn_lease lease = {0};
 	int exists = 0, rv = -1;
-	bool writable = !vs->readonly && js->sync_here;
+	bool readonly = vs->readonly;
 	autofree char *line = NULL;
+	int granted = check_access(cfg, st, rec, js->user, vs, err);
+	if (granted < 0)
+		return -1;
+	if (granted == CAIRN_ACCESS_RO && !readonly) {
+		readonly = true;
+		autofree char *note = xasprintf("cairn: volume %s: mounted read-only: %s has a "
+		                                "read-only share of it (nothing is synced back)",
+		                                vs->name, js->user->name);
+		cairn_job_record_line(rec, note);
+	}
+	bool writable = !readonly && js->sync_here;
 	cairn_manifest_init(&head);
 	if (cairn_cache_open(cfg, rec->workspace, vs->name, js->user, js->job_id, NULL, &cv, err) <
 	    0)
@@ -298,7 +335,7 @@ static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st
 	                                         &exists, err);
 	if (same < 0)
 		goto out;
-	if (vs->readonly && !exists) {
+	if (readonly && !exists) {
 		cairn_setuerr(err,
 		              "%s: volume %s does not exist and cannot be created read-only; drop "
 		              ":ro or create it first (e.g. run a job that writes it)",

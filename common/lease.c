@@ -10,6 +10,7 @@
 #include "volume.h"
 
 #define STATE_MAX (64 * 1024)
+#define CAIRN_SHARES_MAX 256
 
 void cairn_vstate_free(struct cairn_vstate *s)
 {
@@ -21,7 +22,20 @@ void cairn_vstate_free(struct cairn_vstate *s)
 	free(s->owner);
 	free(s->last_job);
 	free(s->last_user);
+	for (size_t i = 0; i < s->nshares; i++)
+		free(s->shares[i].name);
+	free(s->shares);
 	memset(s, 0, sizeof(*s));
+}
+
+static void copy_shares(const struct cairn_vstate *from, struct cairn_vstate *to)
+{
+	to->shares = from->nshares ? xcalloc(from->nshares, sizeof(*to->shares)) : NULL;
+	to->nshares = from->nshares;
+	for (size_t i = 0; i < from->nshares; i++) {
+		to->shares[i] = from->shares[i];
+		to->shares[i].name = xstrdup(from->shares[i].name);
+	}
 }
 
 void cairn_lease_free(struct cairn_lease *l)
@@ -101,6 +115,28 @@ static int parse_state(const char *text, size_t len, struct cairn_vstate *s, str
 		s->last_user = str_or_null(last, "user");
 		s->last_used = json_integer_value(json_object_get(last, "time"));
 	}
+	json_t *shares = json_object_get(o, "shares");
+	if (json_is_array(shares) && json_array_size(shares) <= CAIRN_SHARES_MAX) {
+		s->shares = xcalloc(json_array_size(shares) + 1, sizeof(*s->shares));
+		size_t i;
+		json_t *sh;
+		json_array_foreach(shares, i, sh)
+		{
+			char *name = str_or_null(sh, "name");
+			const char *kind = json_string_value(json_object_get(sh, "kind"));
+			const char *mode = json_string_value(json_object_get(sh, "mode"));
+			if (!name || !kind || !mode ||
+			    (strcmp(kind, "user") && strcmp(kind, "group")) ||
+			    (strcmp(mode, "ro") && strcmp(mode, "rw"))) {
+				free(name);
+				continue; /* a malformed share grants nothing */
+			}
+			s->shares[s->nshares++] =
+			    (struct cairn_share){.group = !strcmp(kind, "group"),
+			                         .name = name,
+			                         .rw = !strcmp(mode, "rw")};
+		}
+	}
 	json_t *h = json_object_get(o, "holder");
 	if (json_is_object(h)) {
 		s->held = true;
@@ -143,6 +179,15 @@ static char *state_json(const struct cairn_vstate *s)
 		                    json_pack("{s:s,s:s,s:I}", "job", s->last_job, "user",
 		                              s->last_user ? s->last_user : "", "time",
 		                              (json_int_t)s->last_used));
+	if (s->nshares) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < s->nshares; i++)
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "kind",
+			                                     s->shares[i].group ? "group" : "user",
+			                                     "name", s->shares[i].name, "mode",
+			                                     s->shares[i].rw ? "rw" : "ro"));
+		json_object_set_new(o, "shares", arr);
+	}
 	if (s->held)
 		json_object_set_new(
 		    o, "holder",
@@ -335,6 +380,7 @@ static void next_of(const struct cairn_vstate *cur, struct cairn_vstate *n, cons
 	n->last_job = cur->last_job ? xstrdup(cur->last_job) : NULL;
 	n->last_user = cur->last_user ? xstrdup(cur->last_user) : NULL;
 	n->last_used = cur->last_used;
+	copy_shares(cur, n);
 }
 
 /* The job that takes the lease is the volume's latest user; the first one
@@ -482,6 +528,87 @@ int cairn_lease_renew(struct cairn_store *st, const struct cairn_lease *l, unsig
 int cairn_lease_release(struct cairn_store *st, const struct cairn_lease *l, struct cairn_err *err)
 {
 	return update_own_lease(st, l, "release", 0, err);
+}
+
+int cairn_vstate_create(struct cairn_store *st, const char *ws, const char *vol, const char *owner,
+                        int64_t owner_uid, struct cairn_err *err)
+{
+	struct cairn_vstate cur, next;
+	if (cairn_vstate_load(st, ws, vol, &cur, err) < 0)
+		return -1;
+	if (cur.rev) {
+		cairn_vstate_free(&cur);
+		cairn_setuerr(err, "volume %s exists already in workspace %s", vol, ws);
+		return CAIRN_STORE_EXISTS;
+	}
+	next_of(&cur, &next, "create");
+	next.owner = xstrdup(owner);
+	next.owner_uid = owner_uid;
+	next.created = next.time;
+	int r = cairn_vstate_put(st, ws, vol, &next, err);
+	if (r == CAIRN_STORE_EXISTS)
+		cairn_setuerr(err, "volume %s was just created by someone else", vol);
+	cairn_vstate_free(&next);
+	return r;
+}
+
+/* Apply one grant or withdrawal to n's shares; false if there was nothing to withdraw. */
+static bool change_share(struct cairn_vstate *n, bool group, const char *name, bool rw, bool remove)
+{
+	for (size_t i = 0; i < n->nshares; i++) {
+		if (n->shares[i].group != group || strcmp(n->shares[i].name, name))
+			continue;
+		if (remove) {
+			free(n->shares[i].name);
+			n->shares[i] = n->shares[--n->nshares];
+		} else {
+			n->shares[i].rw = rw;
+		}
+		return true;
+	}
+	if (remove)
+		return false;
+	n->shares = xrealloc(n->shares, (n->nshares + 1) * sizeof(*n->shares));
+	n->shares[n->nshares++] =
+	    (struct cairn_share){.group = group, .name = xstrdup(name), .rw = rw};
+	return true;
+}
+
+int cairn_vstate_share(struct cairn_store *st, const char *ws, const char *vol, bool group,
+                       const char *name, bool rw, bool remove, struct cairn_err *err)
+{
+	for (unsigned attempt = 0; attempt < 100; attempt++) {
+		struct cairn_vstate cur, next;
+		if (cairn_vstate_load(st, ws, vol, &cur, err) < 0)
+			return -1;
+		if (!cur.rev) {
+			cairn_setuerr(err, "volume %s does not exist in workspace %s", vol, ws);
+			return CAIRN_STORE_NOTFOUND;
+		}
+		if (!remove && cur.nshares >= CAIRN_SHARES_MAX) {
+			cairn_vstate_free(&cur);
+			cairn_setuerr(err,
+			              "volume %s has %d shares, the most it can have; share with a "
+			              "group instead",
+			              vol, CAIRN_SHARES_MAX);
+			return -1;
+		}
+		next_of(&cur, &next, remove ? "unshare" : "share");
+		cairn_vstate_free(&cur);
+		if (!change_share(&next, group, name, rw, remove)) {
+			cairn_vstate_free(&next);
+			cairn_setuerr(err, "volume %s is not shared with %s %s", vol,
+			              group ? "group" : "user", name);
+			return -1;
+		}
+		int r = cairn_vstate_put(st, ws, vol, &next, err);
+		cairn_vstate_free(&next);
+		if (r != CAIRN_STORE_EXISTS)
+			return r;
+		sleep_ms(jitter_ms(20));
+	}
+	cairn_seterr(err, "volume %s: its state kept changing; try again", vol);
+	return -1;
 }
 
 char *cairn_lease_encode(const struct cairn_lease *l)

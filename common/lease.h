@@ -25,6 +25,13 @@ struct cairn_holder {
 	char nonce[33];
 };
 
+/* A grant on a volume to a user or a group. */
+struct cairn_share {
+	bool group; /* name is a group, else a user */
+	char *name;
+	bool rw;
+};
+
 struct cairn_vstate {
 	uint64_t rev;   /* 0: the volume has no state yet */
 	uint64_t epoch; /* grows with every acquire and take-over */
@@ -42,6 +49,9 @@ struct cairn_vstate {
 	int64_t created;            /* 0: unknown */
 	char *last_job, *last_user; /* the newest job that took the lease */
 	int64_t last_used;
+	/* No shares: every member of the workspace may use the volume. */
+	struct cairn_share *shares;
+	size_t nshares;
 };
 
 struct cairn_lease {
@@ -62,6 +72,16 @@ int cairn_vstate_put(struct cairn_store *st, const char *ws, const char *vol,
 /* Revision history from oldest kept to newest (for `cairn show` and checkers). */
 int cairn_vstate_history(struct cairn_store *st, const char *ws, const char *vol,
                          struct cairn_vstate **out, size_t *n, struct cairn_err *err);
+
+/* Create the volume's state (revision 1, version 0) owned by owner/owner_uid.
+ * CAIRN_STORE_EXISTS if the volume exists already. */
+int cairn_vstate_create(struct cairn_store *st, const char *ws, const char *vol, const char *owner,
+                        int64_t owner_uid, struct cairn_err *err);
+/* Grant (rw or ro) or, with remove, withdraw a share, as a new revision.
+ * CAIRN_STORE_NOT_FOUND (a user error in err) if the volume has no state;
+ * withdrawing a share that is not there is a user error too. */
+int cairn_vstate_share(struct cairn_store *st, const char *ws, const char *vol, bool group,
+                       const char *name, bool rw, bool remove, struct cairn_err *err);
 
 bool cairn_lease_is_ours(const struct cairn_vstate *s, const struct cairn_lease *l);
 bool cairn_vstate_expired(const struct cairn_vstate *s, int64_t now);

@@ -227,6 +227,34 @@ check "slurm: 6 contending jobs all complete" bash -c "for id in ${ids[*]}; do s
 check "slurm: every contending job's append is in the final version" [ "$final" = "line-1 line-2 line-3 line-4 line-5 line-6 " ]
 check "slurm: the contended volume has one version per job" sh -c "cairn show contended --workspace default --json | grep -q '\"version\": 6'"
 
+# 9c. Permissions through real jobs (the matrix is in test_permissions.sh): the
+#     Prolog refuses a user the volume is not shared with, and mounts a
+#     read-only share read-only; the node stays up.
+U2=$CAIRN_TEST_USER2
+H2=$(getent passwd "$U2" | cut -d: -f6)
+script guarded.sh <<'S'
+#!/bin/bash
+# volume: guarded .g
+cat .g/a 2>/dev/null
+echo x >.g/b 2>/dev/null && echo wrote || echo refused
+S
+j=$(submit "$U" guarded.sh -o "$W/out-%j.txt")
+wait_job "$j"
+cairn share guarded --user "$U" --rw --workspace default >/dev/null
+install -m 0644 "$W/guarded.sh" "$H2/guarded-$$.sh"
+j=$(SUBMIT_DIR=$H2 submit_wait "$U2" "guarded-$$.sh" -o "$H2/out-%j.txt")
+check "slurm: a job of a user the volume is not shared with fails" [ "$(job_state "$j")" = FAILED ]
+check "slurm: ... with one line naming the volume, the user and the owner" \
+	grep -q "^cairn: volume guarded: user $U2 may not use it: it belongs to $U and is shared only with user $U (rw)" "$H2/out-$j.txt"
+assert_node_idle "slurm: the node is idle after a refused job"
+cairn share guarded --user "$U2" --ro --workspace default >/dev/null
+j=$(SUBMIT_DIR=$H2 submit_wait "$U2" "guarded-$$.sh" -o "$H2/out-%j.txt")
+check "slurm: a read-only share mounts the volume read-only in a job" \
+	bash -c "[ \"\$(scontrol show job -o $j | grep -o 'JobState=[A-Z]*')\" = JobState=COMPLETED ] && grep -qx refused '$H2/out-$j.txt'"
+check "slurm: ... and the job's output says so" \
+	grep -qx "cairn: volume guarded: mounted read-only: $U2 has a read-only share of it (nothing is synced back)" "$H2/out-$j.txt"
+rm -f "$H2/guarded-$$.sh" "$H2"/out-*.txt
+
 # 10. A job without volumes is untouched.
 script plain.sh <<'S'
 #!/bin/bash

@@ -1,0 +1,63 @@
+#include "access.h"
+
+#include <grp.h>
+#include <string.h>
+
+#include "util.h"
+
+static bool in_group(const struct cairn_user *u, const char *group)
+{
+	struct group gr, *res = NULL;
+	char buf[16384];
+	if (getgrnam_r(group, &gr, buf, sizeof(buf), &res) != 0 || !res)
+		return false;
+	if (u->gid == res->gr_gid)
+		return true;
+	for (int i = 0; i < u->ngroups; i++)
+		if (u->groups[i] == res->gr_gid)
+			return true;
+	return false;
+}
+
+bool cairn_is_admin(const struct cairn_config *cfg, const struct cairn_user *u)
+{
+	return u->uid == 0 ||
+	       (cfg->admin_group && *cfg->admin_group && in_group(u, cfg->admin_group));
+}
+
+static bool is_owner(const struct cairn_vstate *vs, const struct cairn_user *u)
+{
+	if (!vs->owner)
+		return false;
+	if (vs->owner_uid >= 0)
+		return (uid_t)vs->owner_uid == u->uid;
+	return !strcmp(vs->owner, u->name);
+}
+
+enum cairn_access cairn_access_for(const struct cairn_config *cfg, const struct cairn_vstate *vs,
+                                   const struct cairn_user *u)
+{
+	if (vs->nshares == 0 || cairn_is_admin(cfg, u) || is_owner(vs, u))
+		return CAIRN_ACCESS_RW;
+	enum cairn_access best = CAIRN_ACCESS_NONE;
+	for (size_t i = 0; i < vs->nshares && best != CAIRN_ACCESS_RW; i++) {
+		const struct cairn_share *sh = &vs->shares[i];
+		bool match = sh->group ? in_group(u, sh->name) : !strcmp(sh->name, u->name);
+		if (match)
+			best = sh->rw ? CAIRN_ACCESS_RW : CAIRN_ACCESS_RO;
+	}
+	return best;
+}
+
+char *cairn_shares_text(const struct cairn_vstate *vs)
+{
+	char *out = xstrdup("");
+	for (size_t i = 0; i < vs->nshares; i++) {
+		char *next = xasprintf("%s%s%s %s (%s)", out, i ? ", " : "",
+		                       vs->shares[i].group ? "group" : "user", vs->shares[i].name,
+		                       vs->shares[i].rw ? "rw" : "ro");
+		free(out);
+		out = next;
+	}
+	return out;
+}

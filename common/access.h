@@ -1,0 +1,25 @@
+/* Who may use a volume: its owner, the users and groups it is shared with,
+ * and admins (root, members of AdminGroup). A volume with no shares is open
+ * to every member of its workspace, i.e. every job that runs in it. */
+#ifndef CAIRN_ACCESS_H
+#define CAIRN_ACCESS_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "creds.h"
+#include "lease.h"
+
+enum cairn_access { CAIRN_ACCESS_NONE = 0, CAIRN_ACCESS_RO, CAIRN_ACCESS_RW };
+
+bool cairn_is_admin(const struct cairn_config *cfg, const struct cairn_user *u);
+
+/* What u may do with the volume whose state is vs (rev 0: not created yet,
+ * open to all). */
+enum cairn_access cairn_access_for(const struct cairn_config *cfg, const struct cairn_vstate *vs,
+                                   const struct cairn_user *u);
+
+/* "shared with user a (rw), group g (ro)", for messages. */
+char *cairn_shares_text(const struct cairn_vstate *vs);
+
+#endif

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Who may use a volume: the owner (the user whose job created it), the users and
+# groups it is shared with (read-only or read-write), admins (AdminGroup), and,
+# while it has no shares, every job of its workspace. Checked cell by cell with
+# `cairn run` as two real users, and with `cairn create`, `share`, `unshare`,
+# `show` as root. The Slurm side (a job refused, a job read-only) is in
+# test_slurm.sh: the same check runs in the Prolog.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+CAIRN=$REPO/build/cairn
+OWNER=cairntest
+OTHER=cairnother
+for u in "$OWNER" "$OTHER"; do id "$u" >/dev/null 2>&1 || useradd -m "$u"; done
+
+T=$(mktemp -d /tmp/cairn-perm.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+chmod 755 "$T"
+install -d -o "$OWNER" "$T/w-$OWNER"
+install -d -o "$OTHER" "$T/w-$OTHER"
+cat >"$T/cairn.conf" <<CONF
+Storage = file://$T/store
+CacheDir = $T/cache
+StateDir = $T/run
+CONF
+export CAIRN_CONF=$T/cairn.conf
+
+# as USER COMMAND...: cairn run as USER in their own directory with volume perm
+# at v; stdout in $T/out, stderr in $T/err, the exit status returned.
+as() {
+	local u=$1
+	shift
+	(cd "$T/w-$u" && "$CAIRN" run --user "$u" --volume perm:v -- "$@" >"$T/out" 2>"$T/err")
+}
+# version: the volume's current version
+version() { "$CAIRN" show perm --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])'; }
+
+# The owner's job creates the volume.
+as "$OWNER" sh -c 'echo mine > v/a'
+check "perm: the first job creates the volume" [ "$(version)" = 1 ]
+check "perm: its user is the owner" sh -c "'$CAIRN' show perm | grep -q '^Owner: *$OWNER\$'"
+check "perm: no shares: show says every job of the workspace may use it" \
+	sh -c "'$CAIRN' show perm | grep -q '^Shares: *none'"
+
+# No shares: another member of the workspace reads and writes.
+as "$OTHER" sh -c 'cat v/a && echo theirs > v/b'
+check "perm: no shares: another user of the workspace mounts it read-write" \
+	[ "$(cat "$T/out"):$(version)" = "mine:2" ]
+
+# Shared with the owner only: the other user is refused, with one line saying
+# who owns it and what to run.
+"$CAIRN" share perm --user "$OWNER" --rw >/dev/null
+as "$OTHER" cat v/a
+rc=$?
+check "perm: shared with the owner only: another user's job fails" [ "$rc" = 1 ]
+check "perm: ... before the command runs" [ ! -s "$T/out" ]
+check "perm: ... with one line naming the volume, the user, the owner and the fix" \
+	grep -qx "cairn: volume perm: user $OTHER may not use it: it belongs to $OWNER and is shared only with user $OWNER (rw); ask $OWNER or an admin to run 'cairn share perm --user $OTHER --rw' (or --ro)" "$T/err"
+as "$OWNER" sh -c 'echo again > v/a'
+check "perm: the owner still writes" [ "$(version)" = 3 ]
+
+# A read-only share mounts read-only, whatever the job asked for, and says so.
+"$CAIRN" share perm --user "$OTHER" --ro >/dev/null
+as "$OTHER" sh -c 'cat v/a; echo no > v/c 2>/dev/null && echo wrote || echo refused'
+check "perm: a read-only share mounts the volume" grep -qx again "$T/out"
+check "perm: ... read-only (a write fails)" grep -qx refused "$T/out"
+check "perm: ... and the job's output says so" \
+	grep -qx "cairn: volume perm: mounted read-only: $OTHER has a read-only share of it (nothing is synced back)" "$T/err"
+check "perm: ... and nothing is committed" [ "$(version)" = 3 ]
+
+# A group share (the other user's own group) read-write wins over the user's ro.
+"$CAIRN" share perm --group "$(id -gn "$OTHER")" --rw >/dev/null
+as "$OTHER" sh -c 'echo group > v/g'
+check "perm: a read-write share to the user's group lets them write" [ "$(version)" = 4 ]
+"$CAIRN" unshare perm --group "$(id -gn "$OTHER")" >/dev/null
+as "$OTHER" sh -c 'echo no > v/h 2>/dev/null; true'
+check "perm: unsharing the group leaves the user's read-only share" [ "$(version)" = 4 ]
+"$CAIRN" unshare perm --user "$OTHER" >/dev/null
+as "$OTHER" true
+check "perm: unsharing the user refuses them again" [ $? = 1 ]
+
+# Admins (AdminGroup) may use every volume.
+cp "$T/cairn.conf" "$T/admin.conf"
+echo "AdminGroup = $(id -gn "$OTHER")" >>"$T/admin.conf"
+CAIRN_CONF=$T/admin.conf as "$OTHER" sh -c 'echo admin > v/adm'
+check "perm: a member of AdminGroup writes a volume shared with others only" \
+	[ "$(CAIRN_CONF=$T/admin.conf version)" = 5 ]
+
+# show lists the shares, for people and as JSON.
+"$CAIRN" share perm --user "$OTHER" --ro >/dev/null
+check "perm: show lists the shares" \
+	sh -c "'$CAIRN' show perm | grep -qx 'Shares: *user $OWNER (rw), user $OTHER (ro)'"
+check "perm: show --json lists the shares" \
+	[ "$("$CAIRN" show perm --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["shares"])')" = \
+		"[{'kind': 'user', 'name': '$OWNER', 'mode': 'rw'}, {'kind': 'user', 'name': '$OTHER', 'mode': 'ro'}]" ]
+"$CAIRN" share perm --user "$OTHER" --rw >/dev/null
+check "perm: sharing again changes the mode in place" \
+	sh -c "'$CAIRN' show perm | grep -qx 'Shares: *user $OWNER (rw), user $OTHER (rw)'"
+
+# create: an empty volume owned by the named user, usable at once.
+"$CAIRN" create fresh --owner "$OTHER" >/dev/null
+check "perm: create makes an empty volume owned by --owner" \
+	sh -c "'$CAIRN' show fresh | grep -q '^Owner: *$OTHER\$' && '$CAIRN' list | grep -Eq '^fresh +$OTHER +0 '"
+"$CAIRN" create fresh --owner "$OTHER" 2>"$T/err"
+rc=$?
+check "perm: create of an existing volume fails (exit 1) and says so" bash -c "[ $rc = 1 ] && grep -q 'exists already' '$T/err'"
+(cd "$T/w-$OWNER" && "$CAIRN" run --user "$OWNER" --volume fresh:f -- sh -c 'echo x > f/x' 2>/dev/null)
+check "perm: a created volume takes its first version from a job; the owner stays" \
+	sh -c "'$CAIRN' show fresh | grep -q '^Owner: *$OTHER\$' && '$CAIRN' show fresh --json | grep -q '\"version\": 1'"
+
+# Mistakes: exit 1 with a reason, 2 for usage.
+"$CAIRN" share perm --user no-such-user-x --rw 2>"$T/err"
+rc=$?
+check "perm: share with an unknown user fails (1) naming it" bash -c "[ $rc = 1 ] && grep -q 'no-such-user-x: no such user' '$T/err'"
+"$CAIRN" share nosuchvol --user "$OWNER" --rw 2>"$T/err"
+rc=$?
+check "perm: share of a missing volume fails (1)" bash -c "[ $rc = 1 ] && grep -q 'does not exist' '$T/err'"
+"$CAIRN" unshare perm --group "$(id -gn "$OWNER")" 2>"$T/err"
+rc=$?
+check "perm: unshare of a share that is not there fails (1)" bash -c "[ $rc = 1 ] && grep -q 'is not shared with group' '$T/err'"
+"$CAIRN" share perm --user "$OWNER" 2>/dev/null
+check "perm: share without --ro or --rw is a usage error (2)" [ $? = 2 ]
+"$CAIRN" share perm --user "$OWNER" --group "$OWNER" --rw 2>/dev/null
+check "perm: share with both --user and --group is a usage error (2)" [ $? = 2 ]
+"$CAIRN" create 'bad/name' --owner "$OWNER" 2>/dev/null
+check "perm: create with a bad name is a usage error (2)" [ $? = 2 ]
+finish
