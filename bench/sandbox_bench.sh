@@ -315,8 +315,8 @@ slurm_part() {
 	local out
 	idle || true
 	# srun with --sandbox starts a new job: the plugin passes the option through the
-	# allocator path to the Prolog, and the task must find itself as PID 2.
-	if ! out=$(runuser -u "$USER_" -- srun -Q -n1 --sandbox sh -c 'echo $$' 2>&1) || [ "$out" != 2 ]; then
+	# allocator path to the Prolog, and the task must find cairn-init as its PID 1.
+	if ! out=$(runuser -u "$USER_" -- srun -Q -n1 --sandbox cat /proc/1/comm 2>&1) || [ "$out" != cairn-init ]; then
 		echo "4. srun start latency: skipped: srun -n1 --sandbox does not give a sandbox: $out"
 		return 0
 	fi

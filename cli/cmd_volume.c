@@ -75,14 +75,6 @@ static int load_volume(struct session *s, const struct common_opts *o, const cha
 	return 0;
 }
 
-static void fmt_time(char *buf, size_t len, int64_t t)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-	localtime_r(&tt, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
-}
-
 /* Who holds the volume's lease: text for people, an object (or null) for --json. */
 static json_t *describe_lease(const struct cairn_vstate *vs, char *text, size_t len)
 {
@@ -90,8 +82,8 @@ static json_t *describe_lease(const struct cairn_vstate *vs, char *text, size_t 
 	if (!vs->held)
 		return json_null();
 	char since[32], until[32];
-	fmt_time(since, sizeof(since), vs->holder.since);
-	fmt_time(until, sizeof(until), vs->holder.expires);
+	cairn_cli_fmt_time(since, sizeof(since), vs->holder.since);
+	cairn_cli_fmt_time(until, sizeof(until), vs->holder.expires);
 	bool expired = cairn_vstate_expired(vs, (int64_t)time(NULL));
 	snprintf(text, len, "job %s on %s (%s) since %s, %s %s",
 	         vs->holder.job ? vs->holder.job : "?", vs->holder.node ? vs->holder.node : "?",
@@ -131,10 +123,10 @@ static void describe_meta(const struct cairn_vstate *vs, json_t *j, char *owner,
 	if (vs->owner)
 		snprintf(owner, olen, "%s", vs->owner);
 	if (vs->created)
-		fmt_time(created, clen, vs->created);
+		cairn_cli_fmt_time(created, clen, vs->created);
 	if (vs->last_job) {
 		char when[32];
-		fmt_time(when, sizeof(when), vs->last_used);
+		cairn_cli_fmt_time(when, sizeof(when), vs->last_used);
 		snprintf(used, ulen, "%s by %s (job %s)", when, vs->last_user ? vs->last_user : "-",
 		         vs->last_job);
 	}
@@ -187,7 +179,7 @@ int cmd_list(int argc, char **argv)
 		}
 		char size[32], when[32], lease_text[512], by[64], owner[64], created[32], used[128];
 		fmt_bytes(size, sizeof(size), cairn_manifest_bytes(&m));
-		fmt_time(when, sizeof(when), m.created);
+		cairn_cli_fmt_time(when, sizeof(when), m.created);
 		struct cairn_vstate vs;
 		if (cairn_vstate_load(s.st, s.ws, names[i], &vs, &verr) < 0)
 			memset(&vs, 0, sizeof(vs));
@@ -227,23 +219,6 @@ out:
 	return rv;
 }
 
-struct version_acc {
-	unsigned *v;
-	size_t n;
-};
-
-static int collect_version(void *arg, const char *key, uint64_t size)
-{
-	(void)size;
-	struct version_acc *a = arg;
-	unsigned long long v;
-	if (cairn_key_number(key, UINT32_MAX, &v) < 0)
-		return 0;
-	a->v = xrealloc(a->v, (a->n + 1) * sizeof(unsigned));
-	a->v[a->n++] = (unsigned)v;
-	return 0;
-}
-
 int cmd_show(int argc, char **argv)
 {
 	struct common_opts o;
@@ -262,15 +237,9 @@ int cmd_show(int argc, char **argv)
 		cairn_cli_close_session(&s);
 		return 1;
 	}
-	struct version_acc va = {0};
+	struct cairn_cli_versions va = {0};
 	struct cairn_err err = {0};
-	autofree char *prefix = xasprintf("%s/volumes/%s/versions/", s.ws, vol);
-	cairn_store_list(s.st, prefix, collect_version, &va, &err);
-	/* The newest version's index entry is written after its commit. */
-	if (m.version && (!va.n || va.v[va.n - 1] < m.version)) {
-		va.v = xrealloc(va.v, (va.n + 1) * sizeof(unsigned));
-		va.v[va.n++] = m.version;
-	}
+	cairn_cli_list_versions(&s, vol, m.version, &va);
 	char lease_text[512], owner[64], created[32], used[128];
 	autofree char *shares = NULL;
 	struct cairn_vstate state;
@@ -310,7 +279,7 @@ int cmd_show(int argc, char **argv)
 	} else {
 		char size[32], when[32];
 		fmt_bytes(size, sizeof(size), cairn_manifest_bytes(&m));
-		fmt_time(when, sizeof(when), m.created);
+		cairn_cli_fmt_time(when, sizeof(when), m.created);
 		printf("Volume:     %s\nWorkspace:  %s\nOwner:      %s\nShares:     %s\n"
 		       "Created:    %s\nLast used:  %s\n"
 		       "Version:    %u\nFiles:      %zu\nSize:       "
@@ -396,7 +365,7 @@ int cmd_ls(int argc, char **argv)
 			json_array_append_new(arr, j);
 		} else {
 			char when[32];
-			fmt_time(when, sizeof(when), e->mtime_ns / 1000000000LL);
+			cairn_cli_fmt_time(when, sizeof(when), e->mtime_ns / 1000000000LL);
 			printf("%s%04o %12llu  %s  %s%s%s\n", type_char(e->type), e->mode,
 			       (unsigned long long)e->size, when, rest, e->target ? " -> " : "",
 			       e->target ? e->target : "");

@@ -15,5 +15,8 @@ int cmd_rm(int argc, char **argv);
 int cmd_create(int argc, char **argv);
 int cmd_share(int argc, char **argv);
 int cmd_unshare(int argc, char **argv);
+int cmd_versions(int argc, char **argv);
+int cmd_rollback(int argc, char **argv);
+int cmd_fork(int argc, char **argv);
 
 #endif

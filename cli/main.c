@@ -20,6 +20,9 @@ static void usage(FILE *f)
 	           "                           let U or G use the volume\n"
 	           "  unshare VOLUME (--user U | --group G)\n"
 	           "                           withdraw that\n"
+	           "  versions VOLUME          list a volume's versions\n"
+	           "  rollback VOLUME VERSION  make an old version current again (as a new one)\n"
+	           "  fork VOLUME NEW          a new volume from VOLUME's current version\n"
 	           "  run [--volume NAME:PATH[:ro]]... [--user NAME] -- COMMAND...\n"
 	           "                           run COMMAND with volumes, without Slurm (as root)\n"
 	           "\n"
@@ -47,10 +50,11 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-	    {"lint", cmd_lint},       {"list", cmd_list},     {"show", cmd_show},
-	    {"ls", cmd_ls},           {"get", cmd_get},       {"run", cmd_run},
-	    {"rm", cmd_rm},           {"create", cmd_create}, {"share", cmd_share},
-	    {"unshare", cmd_unshare},
+	    {"lint", cmd_lint},       {"list", cmd_list},         {"show", cmd_show},
+	    {"ls", cmd_ls},           {"get", cmd_get},           {"run", cmd_run},
+	    {"rm", cmd_rm},           {"create", cmd_create},     {"share", cmd_share},
+	    {"unshare", cmd_unshare}, {"versions", cmd_versions}, {"rollback", cmd_rollback},
+	    {"fork", cmd_fork},
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))

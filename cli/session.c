@@ -1,8 +1,11 @@
 #include "session.h"
 
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "job.h"
@@ -68,4 +71,44 @@ void cairn_cli_close_session(struct session *s)
 	cairn_store_close(s->st);
 	free(s->ws);
 	cairn_config_free(&s->cfg);
+}
+
+static int collect_version(void *arg, const char *key, uint64_t size)
+{
+	(void)size;
+	struct cairn_cli_versions *a = arg;
+	unsigned long long v;
+	if (cairn_key_number(key, UINT32_MAX, &v) < 0)
+		return 0;
+	a->v = xrealloc(a->v, (a->n + 1) * sizeof(unsigned));
+	a->v[a->n++] = (unsigned)v;
+	return 0;
+}
+
+static int cmp_unsigned(const void *a, const void *b)
+{
+	unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+	return x < y ? -1 : x > y;
+}
+
+void cairn_cli_list_versions(struct session *s, const char *vol, unsigned head,
+                             struct cairn_cli_versions *out)
+{
+	struct cairn_err err = {0};
+	memset(out, 0, sizeof(*out));
+	autofree char *prefix = xasprintf("%s/volumes/%s/versions/", s->ws, vol);
+	cairn_store_list(s->st, prefix, collect_version, out, &err);
+	qsort(out->v, out->n, sizeof(unsigned), cmp_unsigned);
+	if (head && (!out->n || out->v[out->n - 1] < head)) {
+		out->v = xrealloc(out->v, (out->n + 1) * sizeof(unsigned));
+		out->v[out->n++] = head;
+	}
+}
+
+void cairn_cli_fmt_time(char *buf, size_t len, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	localtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
 }

@@ -4,6 +4,8 @@
 #define CAIRN_CLI_SESSION_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "store.h"
@@ -27,5 +29,17 @@ struct session {
 
 int cairn_cli_open_session(struct session *s, const struct common_opts *o, const char *cmd);
 void cairn_cli_close_session(struct session *s);
+
+/* "2026-11-25 18:30:37", local time. */
+void cairn_cli_fmt_time(char *buf, size_t len, int64_t t);
+
+/* The version numbers of a volume, oldest first, from its version index plus
+ * the head (whose index entry is written after its commit). */
+struct cairn_cli_versions {
+	unsigned *v;
+	size_t n;
+};
+void cairn_cli_list_versions(struct session *s, const char *vol, unsigned head,
+                             struct cairn_cli_versions *out);
 
 #endif

@@ -298,28 +298,62 @@ static int collect_key(void *arg, const char *key, uint64_t size)
 	return 0;
 }
 
+/* The lease of a volume for an admin command, refused (a user error naming the
+ * holder) while a job holds it. */
+static int lease_for_command(struct cairn_store *st, const char *ws, const char *vol,
+                             const char *who, const char *node, const char *user,
+                             const char *action, struct cairn_lease *l, struct cairn_err *err)
+{
+	int r = cairn_lease_acquire(st, ws, vol, who, node, user, 60, 0, NULL, NULL, l, err);
+	if (r != CAIRN_LEASE_TIMEOUT)
+		return r < 0 ? -1 : 0;
+	memset(err, 0, sizeof(*err));
+	struct cairn_vstate s;
+	struct cairn_err e2 = {0};
+	if (cairn_vstate_load(st, ws, vol, &s, &e2) == 0) {
+		cairn_setuerr(err,
+		              "volume %s is in use by job %s on %s; it cannot be %s while leased, "
+		              "try again when the job has ended",
+		              vol, s.holder.job ? s.holder.job : "?",
+		              s.holder.node ? s.holder.node : "?", action);
+		cairn_vstate_free(&s);
+	}
+	return -1;
+}
+
+int cairn_volume_commit_copy(struct cairn_store *st, const char *ws, const char *vol,
+                             struct cairn_manifest *m, const char *who, const char *node,
+                             const char *user, unsigned *version, struct cairn_err *err)
+{
+	struct cairn_lease l;
+	if (lease_for_command(st, ws, vol, who, node, user, "changed", &l, err) < 0)
+		return -1;
+	struct cairn_vstate cur;
+	int rv = -1;
+	if (cairn_vstate_load(st, ws, vol, &cur, err) == 0) {
+		free(m->job);
+		free(m->user);
+		free(m->host);
+		m->job = xstrdup(who);
+		m->user = xstrdup(user);
+		m->host = xstrdup(node);
+		m->created = 0;
+		rv = cairn_volume_commit(st, ws, vol, m, cur.version, &l, err) == 0 ? 0 : -1;
+		*version = m->version;
+		cairn_vstate_free(&cur);
+	}
+	struct cairn_err ignore = {0};
+	(void)cairn_lease_release(st, &l, &ignore);
+	cairn_lease_free(&l);
+	return rv;
+}
+
 int cairn_volume_remove(struct cairn_store *st, const char *ws, const char *vol, const char *who,
                         const char *node, struct cairn_err *err)
 {
 	struct cairn_lease l;
 	/* Holding the lease ourselves keeps jobs out while the keys go. */
-	int r = cairn_lease_acquire(st, ws, vol, who, node, "cairn-rm", 60, 0, NULL, NULL, &l, err);
-	if (r == CAIRN_LEASE_TIMEOUT) {
-		memset(err, 0, sizeof(*err));
-		struct cairn_vstate s;
-		struct cairn_err e2 = {0};
-		if (cairn_vstate_load(st, ws, vol, &s, &e2) == 0) {
-			cairn_setuerr(
-			    err,
-			    "volume %s is in use by job %s on %s; it cannot be removed while "
-			    "leased, try again when the job has ended",
-			    vol, s.holder.job ? s.holder.job : "?",
-			    s.holder.node ? s.holder.node : "?");
-			cairn_vstate_free(&s);
-		}
-		return -1;
-	}
-	if (r < 0)
+	if (lease_for_command(st, ws, vol, who, node, "cairn-rm", "removed", &l, err) < 0)
 		return -1;
 	cairn_lease_free(&l);
 	autofree char *prefix = cairn_key_volume_prefix(ws, vol);

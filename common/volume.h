@@ -57,6 +57,16 @@ int cairn_volume_index_current(struct cairn_store *st, const char *ws, const cha
 int cairn_volume_remove(struct cairn_store *st, const char *ws, const char *vol, const char *who,
                         const char *node, struct cairn_err *err);
 
+/* Commit m (a version of this volume, or of another volume of the workspace)
+ * as vol's next version, under a lease taken for it now without waiting: the
+ * cheap rollback and fork, which copy no data (contents are shared by the
+ * workspace). who/node/user name the holder and committer; user becomes the
+ * owner if vol is new. A user error while a job holds the volume. The new
+ * version in *version. */
+int cairn_volume_commit_copy(struct cairn_store *st, const char *ws, const char *vol,
+                             struct cairn_manifest *m, const char *who, const char *node,
+                             const char *user, unsigned *version, struct cairn_err *err);
+
 /* Names of the volumes of a workspace, sorted. */
 int cairn_volume_list(struct cairn_store *st, const char *ws, char ***names, size_t *n,
                       struct cairn_err *err);

@@ -233,4 +233,39 @@ check "cli: get copies a file out" [ "$(cat "$T/got.md")" = one ]
 check "cli: get of a missing file fails" [ $? = 1 ]
 "$CAIRN" show 2>/dev/null
 check "cli: usage error exits 2" [ $? = 2 ]
+
+# 12. versions, rollback and fork: new versions made of old manifests; no data
+#     is copied (contents are shared by the workspace).
+crun --volume hist:h -- sh -c 'echo one > h/f'
+crun --volume hist:h -- sh -c 'echo two > h/f; echo extra > h/g'
+crun --volume hist:h -- sh -c 'rm h/g; echo three > h/f'
+nver() { "$CAIRN" versions "$1" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+check "versions: lists every version" [ "$(nver hist)" = 3 ]
+check "versions: marks the current one" sh -c "'$CAIRN' versions hist | grep -E '^ +3 .*\(current\)\$' >/dev/null"
+out=$("$CAIRN" rollback hist 2 2>&1)
+check "rollback: makes version 4 with version 2's contents" \
+	[ "$out" = "volume hist: version 4 has the contents of version 2 (versions 3 to 3 are kept)" ]
+check "rollback: the files are version 2's" [ "$(crun --volume hist:h -- sh -c 'cat h/f h/g')" = "$(printf 'two\nextra')" ]
+check "rollback: the newer versions are kept" [ "$(nver hist)" = 4 ]
+"$CAIRN" fork hist hist-copy --owner "$USER_" >/dev/null
+check "fork: the new volume has the source's files" [ "$(crun --volume hist-copy:c -- cat c/f)" = two ]
+check "fork: it is owned by --owner" sh -c "'$CAIRN' show hist-copy | grep -q '^Owner: *$USER_\$'"
+crun --volume hist-copy:c -- sh -c 'echo forked > c/f'
+check "fork: writing the fork leaves the source as it was" [ "$(crun --volume hist:h -- cat h/f)" = two ]
+"$CAIRN" fork hist hist-copy 2>"$T/err"
+rc=$?
+check "fork: onto an existing volume fails (1)" bash -c "[ $rc = 1 ] && grep -q 'exists already' '$T/err'"
+"$CAIRN" rollback hist 4 2>"$T/err"
+rc=$?
+check "rollback: to the current version fails (1)" bash -c "[ $rc = 1 ] && grep -q 'roll back to an older one' '$T/err'"
+"$CAIRN" rollback hist x 2>/dev/null
+check "rollback: a version that is not a number is a usage error (2)" [ $? = 2 ]
+crun --volume hist:h -- sleep 3 &
+holder=$!
+sleep 1
+"$CAIRN" rollback hist 1 2>"$T/err"
+rc=$?
+check "rollback: refused while a job holds the volume, naming it" \
+	bash -c "[ $rc = 1 ] && grep -q 'in use by job run' '$T/err'"
+wait $holder
 finish

@@ -1,0 +1,241 @@
+/* cairn versions / rollback / fork: a volume's versions, and new versions made
+ * from old ones without copying data (file contents are shared by the
+ * workspace's object store; a version is only a manifest). */
+#include <getopt.h>
+#include <jansson.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "lease.h"
+#include "session.h"
+#include "spec.h"
+#include "volume.h"
+
+/* Who runs an admin command: the user behind sudo, else the caller. */
+static const char *invoker(void)
+{
+	const char *u = getenv("SUDO_USER");
+	if (u && *u)
+		return u;
+	struct passwd *pw = getpwuid(getuid());
+	return pw ? pw->pw_name : "root";
+}
+
+static int open_volume(struct session *s, const struct common_opts *o, const char *cmd,
+                       const char *vol, struct cairn_manifest *head)
+{
+	struct cairn_err err = {0};
+	int exists = 0;
+	if (cairn_name_check(vol, err.msg, sizeof(err.msg)) < 0) {
+		fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
+		return -1;
+	}
+	if (cairn_cli_open_session(s, o, cmd) < 0)
+		return -1;
+	if (cairn_volume_load_head(s->st, s->ws, vol, head, &exists, &err) < 0) {
+		fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
+		return -1;
+	}
+	if (!exists) {
+		fprintf(stderr,
+		        "cairn %s: volume %s has no version in workspace %s; see 'cairn list'\n",
+		        cmd, vol, s->ws);
+		cairn_manifest_free(head);
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_versions(int argc, char **argv)
+{
+	struct common_opts o;
+	const char *usage = "versions VOLUME [--workspace W] [--json]";
+	int r = cairn_cli_parse_common(argc, argv, &o, usage);
+	if (r >= 0)
+		return r;
+	if (argc - o.first_arg != 1) {
+		fprintf(stderr, "Usage: cairn %s\n", usage);
+		return 2;
+	}
+	const char *vol = argv[o.first_arg];
+	struct session s;
+	struct cairn_manifest head;
+	if (open_volume(&s, &o, "versions", vol, &head) < 0) {
+		cairn_cli_close_session(&s);
+		return 1;
+	}
+	struct cairn_cli_versions va;
+	cairn_cli_list_versions(&s, vol, head.version, &va);
+	json_t *arr = json_array();
+	if (!o.json)
+		printf("%7s  %-19s  %-12s %-16s %8s %10s\n", "VERSION", "COMMITTED", "BY", "JOB",
+		       "FILES", "SIZE");
+	for (size_t i = 0; i < va.n; i++) {
+		struct cairn_manifest m;
+		struct cairn_err err = {0};
+		if (cairn_volume_load_version(s.st, s.ws, vol, va.v[i], &m, &err) < 0) {
+			fprintf(stderr, "cairn versions: version %u: %s\n", va.v[i], err.msg);
+			continue;
+		}
+		char t[32], size[32];
+		cairn_cli_fmt_time(t, sizeof(t), m.created);
+		fmt_bytes(size, sizeof(size), cairn_manifest_bytes(&m));
+		if (o.json)
+			json_array_append_new(
+			    arr, json_pack("{s:i,s:I,s:s,s:s,s:I,s:I,s:b}", "version", m.version,
+			                   "committed", (json_int_t)m.created, "user",
+			                   m.user ? m.user : "", "job", m.job ? m.job : "", "files",
+			                   (json_int_t)cairn_manifest_files(&m), "bytes",
+			                   (json_int_t)cairn_manifest_bytes(&m), "current",
+			                   m.version == head.version));
+		else
+			printf("%7u  %-19s  %-12s %-16s %8zu %10s%s\n", m.version, t,
+			       m.user ? m.user : "-", m.job ? m.job : "-", cairn_manifest_files(&m),
+			       size, m.version == head.version ? "  (current)" : "");
+		cairn_manifest_free(&m);
+	}
+	if (o.json) {
+		char *t = json_dumps(arr, JSON_INDENT(2));
+		printf("%s\n", t);
+		free(t);
+	}
+	json_decref(arr);
+	free(va.v);
+	cairn_manifest_free(&head);
+	cairn_cli_close_session(&s);
+	return 0;
+}
+
+int cmd_rollback(int argc, char **argv)
+{
+	struct common_opts o;
+	const char *usage = "rollback VOLUME VERSION [--workspace W]";
+	int r = cairn_cli_parse_common(argc, argv, &o, usage);
+	if (r >= 0)
+		return r;
+	unsigned long long want;
+	if (argc - o.first_arg != 2 || parse_uint(argv[o.first_arg + 1], UINT32_MAX, &want) < 0 ||
+	    want == 0) {
+		fprintf(stderr, "Usage: cairn %s (VERSION: a number from 'cairn versions')\n",
+		        usage);
+		return 2;
+	}
+	const char *vol = argv[o.first_arg];
+	struct session s;
+	struct cairn_manifest head, old;
+	struct cairn_err err = {0};
+	autofree char *who = xasprintf("rollback%d", (int)getpid());
+	int rv = 1;
+	cairn_manifest_init(&old);
+	if (open_volume(&s, &o, "rollback", vol, &head) < 0) {
+		cairn_cli_close_session(&s);
+		return 1;
+	}
+	if (want >= head.version) {
+		fprintf(
+		    stderr,
+		    "cairn rollback: volume %s is at version %u; roll back to an older one (see "
+		    "'cairn versions %s')\n",
+		    vol, head.version, vol);
+		goto out;
+	}
+	if (cairn_volume_load_version(s.st, s.ws, vol, (unsigned)want, &old, &err) < 0) {
+		fprintf(stderr, "cairn rollback: version %llu: %s\n", want, err.msg);
+		goto out;
+	}
+	char host[256] = "localhost";
+	gethostname(host, sizeof(host) - 1);
+	unsigned now = 0;
+	if (cairn_volume_commit_copy(s.st, s.ws, vol, &old, who, host, invoker(), &now, &err) < 0) {
+		fprintf(stderr, "cairn rollback: %s\n", err.msg);
+		goto out;
+	}
+	printf("volume %s: version %u has the contents of version %llu (versions %llu to %u are "
+	       "kept)\n",
+	       vol, now, want, want + 1, head.version);
+	rv = 0;
+out:
+	cairn_manifest_free(&old);
+	cairn_manifest_free(&head);
+	cairn_cli_close_session(&s);
+	return rv;
+}
+
+int cmd_fork(int argc, char **argv)
+{
+	static const struct option opts[] = {{"owner", required_argument, NULL, 'o'},
+	                                     {"workspace", required_argument, NULL, 'w'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *usage = "fork VOLUME NEW [--owner USER] [--workspace W]";
+	struct common_opts o = {0};
+	const char *owner = NULL;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:w:h", opts, NULL)) != -1) {
+		if (c == 'o')
+			owner = optarg;
+		else if (c == 'w')
+			o.workspace = optarg;
+		else {
+			fprintf(c == 'h' ? stdout : stderr, "Usage: cairn %s\n", usage);
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "Usage: cairn %s\n", usage);
+		return 2;
+	}
+	const char *vol = argv[optind], *copy = argv[optind + 1];
+	char why[512];
+	if (cairn_name_check(copy, why, sizeof(why)) < 0) {
+		fprintf(stderr, "cairn fork: %s\n", why);
+		return 2;
+	}
+	if (!owner)
+		owner = invoker();
+	if (!getpwnam(owner)) {
+		fprintf(stderr, "cairn fork: --owner %s: no such user on this machine\n", owner);
+		return 1;
+	}
+	struct session s;
+	struct cairn_manifest head;
+	struct cairn_err err = {0};
+	autofree char *who = xasprintf("fork%d", (int)getpid());
+	int rv = 1;
+	if (open_volume(&s, &o, "fork", vol, &head) < 0) {
+		cairn_cli_close_session(&s);
+		return 1;
+	}
+	struct cairn_vstate st;
+	if (cairn_vstate_load(s.st, s.ws, copy, &st, &err) < 0) {
+		fprintf(stderr, "cairn fork: %s\n", err.msg);
+		goto out;
+	}
+	bool taken = st.rev > 0;
+	cairn_vstate_free(&st);
+	if (taken) {
+		fprintf(stderr,
+		        "cairn fork: volume %s exists already in workspace %s; pick a new name\n",
+		        copy, s.ws);
+		goto out;
+	}
+	char host[256] = "localhost";
+	gethostname(host, sizeof(host) - 1);
+	unsigned v = head.version, now = 0;
+	if (cairn_volume_commit_copy(s.st, s.ws, copy, &head, who, host, owner, &now, &err) < 0) {
+		fprintf(stderr, "cairn fork: %s\n", err.msg);
+		goto out;
+	}
+	printf("volume %s: created from version %u of %s, owned by %s (no data copied)\n", copy, v,
+	       vol, owner);
+	rv = 0;
+out:
+	cairn_manifest_free(&head);
+	cairn_cli_close_session(&s);
+	return rv;
+}
