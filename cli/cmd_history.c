@@ -227,7 +227,8 @@ int cmd_fork(int argc, char **argv)
 	char host[256] = "localhost";
 	gethostname(host, sizeof(host) - 1);
 	unsigned v = head.version, now = 0;
-	if (cairn_volume_commit_copy(s.st, s.ws, copy, &head, who, host, owner, &now, &err) < 0) {
+	if (cairn_volume_quota_check(&s.cfg, s.st, s.ws, copy, &err) < 0 ||
+	    cairn_volume_commit_copy(s.st, s.ws, copy, &head, who, host, owner, &now, &err) < 0) {
 		fprintf(stderr, "cairn fork: %s\n", err.msg);
 		goto out;
 	}

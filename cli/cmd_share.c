@@ -10,6 +10,7 @@
 #include "lease.h"
 #include "session.h"
 #include "spec.h"
+#include "volume.h"
 
 struct share_opts {
 	struct common_opts common;
@@ -160,7 +161,8 @@ int cmd_create(int argc, char **argv)
 	int rv = 1;
 	if (cairn_cli_open_session(&s, &o.common, "create") < 0)
 		goto out;
-	if (cairn_vstate_create(s.st, s.ws, vol, owner, (int64_t)pw->pw_uid, &err) < 0) {
+	if (cairn_volume_quota_check(&s.cfg, s.st, s.ws, vol, &err) < 0 ||
+	    cairn_vstate_create(s.st, s.ws, vol, owner, (int64_t)pw->pw_uid, &err) < 0) {
 		fprintf(stderr, "cairn create: %s\n", err.msg);
 		goto out;
 	}

@@ -263,7 +263,8 @@ static void note_wait(void *arg, const char *vol, const struct cairn_vstate *s)
 }
 
 /* The user's grant on the volume: CAIRN_ACCESS_RW or _RO, or -1 (a user error
- * in err when there is none). */
+ * in err when there is none, or when a new volume would pass
+ * MaxVolumesPerWorkspace). */
 static int check_access(const struct cairn_config *cfg, struct cairn_store *st,
                         const struct cairn_job_record *rec, const struct cairn_user *u,
                         const struct cairn_volume_spec *vs, struct cairn_err *err)
@@ -272,7 +273,10 @@ static int check_access(const struct cairn_config *cfg, struct cairn_store *st,
 	if (cairn_vstate_load(st, rec->workspace, vs->name, &state, err) < 0)
 		return -1;
 	int a = (int)cairn_access_for(cfg, &state, u);
-	if (a == CAIRN_ACCESS_NONE) {
+	if (state.rev == 0 && !vs->readonly &&
+	    cairn_volume_quota_check(cfg, st, rec->workspace, vs->name, err) < 0)
+		a = -1;
+	else if (a == CAIRN_ACCESS_NONE) {
 		autofree char *shares = cairn_shares_text(&state);
 		const char *owner = state.owner ? state.owner : "its owner";
 		cairn_setuerr(
@@ -582,7 +586,8 @@ int cairn_job_finish(const struct cairn_config *cfg, struct cairn_job_record *re
 			if (leased && !rec->error) {
 				struct cairn_xfer_stats stats;
 				if (cairn_sync(st, rec->workspace, jv->name, &cv, &lease, &u,
-				               rec->job_id, &stats, &verr) < 0) {
+				               rec->job_id, cfg->max_file_size, &stats,
+				               &verr) < 0) {
 					autofree char *l = xasprintf(
 					    "cairn: volume %s: sync failed, this job's changes "
 					    "were not committed: %s",
@@ -592,6 +597,12 @@ int cairn_job_finish(const struct cairn_config *cfg, struct cairn_job_record *re
 				} else {
 					autofree char *l = cairn_sync_summary(jv->name, &stats);
 					cairn_job_record_line(rec, l);
+					if (stats.too_large) {
+						autofree char *big = cairn_sync_too_large(
+						    jv->name, cfg->max_file_size, &stats);
+						cairn_job_record_line(rec, big);
+						rv = -1;
+					}
 				}
 			}
 			cairn_cache_release(&cv, rec->job_id);

@@ -55,6 +55,9 @@ struct sync_ctx {
 	struct pack_build pack;      /* the pack being filled */
 	struct cairn_sha_index base; /* the base's files, by digest */
 	unsigned long long skipped;
+	unsigned long long max_file_size; /* 0: no limit */
+	unsigned long long too_large;
+	char too_large_example[256];
 	bool same; /* the worker found the tree exactly as the state says */
 };
 
@@ -135,11 +138,25 @@ static int sync_worker(int sock, void *arg, struct cairn_err *err)
 	struct cairn_manifest local;
 	size_t skipped;
 	int rv = -1;
-	autofree char *doc = NULL, *cnt = NULL;
+	autofree char *doc = NULL, *cnt = NULL, *big_name = NULL;
 	cairn_manifest_init(&local);
 	struct send_window w = {.sock = sock, .rootfd = rootfd, .local = &local};
 	if (cairn_tree_scan(rootfd, false, &local, &skipped, err) < 0)
 		goto out;
+	/* Files over MaxFileSize stay out of the version (and are named). */
+	size_t big = 0, keep = 0;
+	for (size_t i = 0; i < local.n; i++) {
+		struct cairn_entry *e = &local.e[i];
+		if (c->max_file_size && e->type == CAIRN_FT_FILE && e->size > c->max_file_size) {
+			if (!big++)
+				big_name = xstrdup(e->path);
+			free(e->path);
+			free(e->target);
+			continue;
+		}
+		local.e[keep++] = *e;
+	}
+	local.n = keep;
 	for (size_t i = 0; i < local.n; i++) {
 		struct cairn_entry *e = &local.e[i];
 		if (e->type != CAIRN_FT_FILE)
@@ -159,7 +176,8 @@ static int sync_worker(int sock, void *arg, struct cairn_err *err)
 	while (w.n > 0)
 		if (send_wait_one(&w, err) < 0)
 			goto out;
-	cnt = xasprintf("%zu", skipped);
+	/* Counters: "SKIPPED TOO_LARGE<TAB>FIRST_TOO_LARGE_PATH". */
+	cnt = xasprintf("%zu %zu\t%s", skipped, big, big_name ? big_name : "");
 	/* Nothing to send and the tree is what the state recorded: no new version,
 	 * and no need to ship the whole manifest to say so. */
 	if (w.next_id == 0 && c->state.version != 0 &&
@@ -503,6 +521,23 @@ static int send_request(struct cairn_pool *pool, struct sync_ctx *c, char *req, 
 	return 0;
 }
 
+/* "SKIPPED TOO_LARGE<TAB>PATH" from the worker. */
+static int parse_counters(struct sync_ctx *c, const char *buf)
+{
+	char *end;
+	unsigned long long sk = strtoull(buf, &end, 10);
+	if (end == buf || *end != ' ')
+		return -1;
+	const char *p = end + 1;
+	unsigned long long big = strtoull(p, &end, 10);
+	if (end == p || *end != '\t')
+		return -1;
+	c->skipped = sk;
+	c->too_large = big;
+	snprintf(c->too_large_example, sizeof(c->too_large_example), "%s", end + 1);
+	return 0;
+}
+
 static int sync_serve_loop(struct cairn_pool *pool, int sock, struct sync_ctx *c,
                            struct cairn_err *err)
 {
@@ -534,23 +569,19 @@ static int sync_serve_loop(struct cairn_pool *pool, int sock, struct sync_ctx *c
 				cairn_setuerr(err, "volume %s: cannot sync: %s", c->vol, perr.msg);
 				return -1;
 			}
-			unsigned long long sk = 0;
 			if (cairn_wire_recv(sock, &type, &buf, &len, &cap) < 0 || type != FR_JSON ||
-			    parse_uint(buf, UINT32_MAX, &sk) < 0) {
+			    parse_counters(c, buf) < 0) {
 				cairn_seterr(err, "volume %s: bad counters from worker", c->vol);
 				return -1;
 			}
-			c->skipped = sk;
 			have = true;
 			break;
 		}
 		case FR_SAME: {
-			unsigned long long sk = 0;
-			if (parse_uint(buf, UINT32_MAX, &sk) < 0) {
+			if (parse_counters(c, buf) < 0) {
 				cairn_seterr(err, "volume %s: bad counters from worker", c->vol);
 				return -1;
 			}
-			c->skipped = sk;
 			c->same = have = true;
 			break;
 		}
@@ -638,10 +669,16 @@ static int check_digests(struct sync_ctx *c, struct cairn_err *err)
 
 int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct cairn_cache_vol *cv,
                const struct cairn_lease *lease, const struct cairn_user *u, const char *job,
-               struct cairn_xfer_stats *stats, struct cairn_err *err)
+               unsigned long long max_file_size, struct cairn_xfer_stats *stats,
+               struct cairn_err *err)
 {
 	double t0 = now_seconds();
-	struct sync_ctx c = {.st = st, .ws = ws, .vol = vol, .cv = cv, .pack = {.fd = -1}};
+	struct sync_ctx c = {.st = st,
+	                     .ws = ws,
+	                     .vol = vol,
+	                     .cv = cv,
+	                     .pack = {.fd = -1},
+	                     .max_file_size = max_file_size};
 	pthread_mutex_init(&c.lock, NULL);
 	int rv = -1;
 	memset(stats, 0, sizeof(*stats));
@@ -652,6 +689,9 @@ int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct c
 	/* The last pack, not full: stored before anything names it. */
 	if (c.pack.fd >= 0 && pack_store(&c, st, &c.pack, err) < 0)
 		goto out;
+	stats->too_large = c.too_large;
+	snprintf(stats->too_large_example, sizeof(stats->too_large_example), "%s",
+	         c.too_large_example);
 	if (c.same) {
 		stats->skipped = c.skipped;
 		stats->version = c.state.version;
@@ -707,6 +747,18 @@ done:
 	free(c.pack.members);
 	pthread_mutex_destroy(&c.lock);
 	return rv;
+}
+
+char *cairn_sync_too_large(const char *vol, unsigned long long max,
+                           const struct cairn_xfer_stats *s)
+{
+	char lim[32];
+	fmt_bytes(lim, sizeof(lim), max);
+	return xasprintf("cairn: volume %s: error: %llu file%s larger than MaxFileSize (%s) not "
+	                 "synced, e.g. %s; the rest of the version is; keep such files out of the "
+	                 "volume or split them",
+	                 vol, s->too_large, s->too_large == 1 ? "" : "s", lim,
+	                 s->too_large_example);
 }
 
 char *cairn_sync_summary(const char *vol, const struct cairn_xfer_stats *s)

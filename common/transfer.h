@@ -14,6 +14,8 @@ struct cairn_xfer_stats {
 	unsigned long long moved, moved_bytes; /* fetched (hydrate) or uploaded (sync) */
 	unsigned long long deleted;            /* sync: entries gone since the base */
 	unsigned long long skipped;            /* sync: fifos, sockets, devices */
+	unsigned long long too_large;          /* sync: files over MaxFileSize, not kept */
+	char too_large_example[256];           /* sync: the first of them */
 	unsigned version;                      /* hydrated or committed version */
 	bool committed;                        /* sync: a new version was written */
 	double seconds;
@@ -36,13 +38,19 @@ int cairn_hydrate_from_state(struct cairn_store *st, const char *ws, const char 
 
 /* Upload what changed in cv's tree since the cache state (what hydrate recorded:
  * version N) and commit version N+1 under `lease`. No change: no commit. Unchanged files are
- * recognised by (size, mtime, inode, ctime) and never re-read. */
+ * recognised by (size, mtime, inode, ctime) and never re-read. Files larger than
+ * max_file_size (0: no limit) are left out of the version and counted in
+ * stats->too_large; the rest commits. */
 int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct cairn_cache_vol *cv,
                const struct cairn_lease *lease, const struct cairn_user *u, const char *job,
-               struct cairn_xfer_stats *stats, struct cairn_err *err);
+               unsigned long long max_file_size, struct cairn_xfer_stats *stats,
+               struct cairn_err *err);
 
 /* "cairn: volume NAME: ..." lines for the job's output. */
 char *cairn_hydrate_summary(const char *vol, const struct cairn_xfer_stats *s);
 char *cairn_sync_summary(const char *vol, const struct cairn_xfer_stats *s);
+/* The error line for files left out for being over MaxFileSize (s->too_large). */
+char *cairn_sync_too_large(const char *vol, unsigned long long max,
+                           const struct cairn_xfer_stats *s);
 
 #endif

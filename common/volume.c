@@ -5,6 +5,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "config.h"
 #include "lease.h"
 
 char *cairn_key_object(const char *ws, const char *sha256)
@@ -318,6 +319,26 @@ static int lease_for_command(struct cairn_store *st, const char *ws, const char 
 		              s.holder.node ? s.holder.node : "?", action);
 		cairn_vstate_free(&s);
 	}
+	return -1;
+}
+
+int cairn_volume_quota_check(const struct cairn_config *cfg, struct cairn_store *st, const char *ws,
+                             const char *vol, struct cairn_err *err)
+{
+	if (!cfg->max_volumes_per_workspace)
+		return 0;
+	char **names = NULL;
+	size_t n = 0;
+	if (cairn_volume_list(st, ws, &names, &n, err) < 0)
+		return -1;
+	cairn_strv_free(names, n);
+	if (n < cfg->max_volumes_per_workspace)
+		return 0;
+	cairn_setuerr(err,
+	              "volume %s: workspace %s has %zu volumes, the most this cluster allows "
+	              "(MaxVolumesPerWorkspace = %llu); remove one with 'cairn rm' or use an "
+	              "existing one",
+	              vol, ws, n, cfg->max_volumes_per_workspace);
 	return -1;
 }
 

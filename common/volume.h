@@ -67,6 +67,13 @@ int cairn_volume_commit_copy(struct cairn_store *st, const char *ws, const char 
                              struct cairn_manifest *m, const char *who, const char *node,
                              const char *user, unsigned *version, struct cairn_err *err);
 
+/* May volume vol be created in ws? A user error when the workspace holds
+ * MaxVolumesPerWorkspace volumes already. Two creations at the same moment may
+ * pass it by one. */
+struct cairn_config;
+int cairn_volume_quota_check(const struct cairn_config *cfg, struct cairn_store *st, const char *ws,
+                             const char *vol, struct cairn_err *err);
+
 /* Names of the volumes of a workspace, sorted. */
 int cairn_volume_list(struct cairn_store *st, const char *ws, char ***names, size_t *n,
                       struct cairn_err *err);

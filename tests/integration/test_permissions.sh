@@ -3,7 +3,7 @@
 # groups it is shared with (read-only or read-write), admins (AdminGroup), and,
 # while it has no shares, every job of its workspace. Checked cell by cell with
 # `cairn run` as two real users, and with `cairn create`, `share`, `unshare`,
-# `show` as root. The Slurm side (a job refused, a job read-only) is in
+# `show` as root. Then the quotas: MaxVolumesPerWorkspace and MaxFileSize. The Slurm side (a job refused, a job read-only) is in
 # test_slurm.sh: the same check runs in the Prolog.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -107,6 +107,35 @@ check "perm: create of an existing volume fails (exit 1) and says so" bash -c "[
 (cd "$T/w-$OWNER" && "$CAIRN" run --user "$OWNER" --volume fresh:f -- sh -c 'echo x > f/x' 2>/dev/null)
 check "perm: a created volume takes its first version from a job; the owner stays" \
 	sh -c "'$CAIRN' show fresh | grep -q '^Owner: *$OTHER\$' && '$CAIRN' show fresh --json | grep -q '\"version\": 1'"
+
+# Quotas. MaxVolumesPerWorkspace: a job may not create one more volume; the
+# existing ones stay usable; create and fork are refused too.
+nvol=$("$CAIRN" list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+cp "$T/cairn.conf" "$T/quota.conf"
+echo "MaxVolumesPerWorkspace = $nvol" >>"$T/quota.conf"
+(cd "$T/w-$OWNER" && CAIRN_CONF=$T/quota.conf "$CAIRN" run --user "$OWNER" --volume one-more:m -- true 2>"$T/err")
+rc=$?
+check "quota: a job that would create volume $((nvol + 1)) fails (MaxVolumesPerWorkspace = $nvol)" \
+	bash -c "[ $rc = 1 ] && grep -q 'volume one-more: workspace default has $nvol volumes, the most this cluster allows (MaxVolumesPerWorkspace = $nvol)' '$T/err'"
+CAIRN_CONF=$T/quota.conf as "$OWNER" true
+check "quota: an existing volume stays usable at the limit" [ $? = 0 ]
+CAIRN_CONF=$T/quota.conf "$CAIRN" create one-more --owner "$OWNER" 2>/dev/null
+check "quota: create is refused at the limit" [ $? = 1 ]
+CAIRN_CONF=$T/quota.conf "$CAIRN" fork perm one-more 2>/dev/null
+check "quota: fork is refused at the limit" [ $? = 1 ]
+check "quota: nothing was created" [ "$("$CAIRN" list | grep -c '^one-more ')" = 0 ]
+
+# MaxFileSize: a larger file is left out of the version with an error line
+# naming it, the rest commits, and cairn run exits 1.
+cp "$T/cairn.conf" "$T/size.conf"
+echo "MaxFileSize = 1K" >>"$T/size.conf"
+CAIRN_CONF=$T/size.conf as "$OWNER" sh -c 'head -c 2000 /dev/zero > v/too-big; echo fine > v/small'
+rc=$?
+check "quota: a job that wrote a file over MaxFileSize ends with status 1" [ "$rc" = 1 ]
+check "quota: ... and one error line naming the file and the limit" \
+	grep -qx "cairn: volume perm: error: 1 file larger than MaxFileSize (1.0 KiB) not synced, e.g. too-big; the rest of the version is; keep such files out of the volume or split them" "$T/err"
+check "quota: the rest of the version is committed" \
+	sh -c "'$CAIRN' ls perm | grep -q ' small\$' && ! '$CAIRN' ls perm | grep -q too-big"
 
 # Mistakes: exit 1 with a reason, 2 for usage.
 "$CAIRN" share perm --user no-such-user-x --rw 2>"$T/err"
