@@ -15,18 +15,10 @@
 #include "spec.h"
 #include "volume.h"
 
-/* Who runs an admin command: the user behind sudo, else the caller. */
-static const char *invoker(void)
-{
-	const char *u = getenv("SUDO_USER");
-	if (u && *u)
-		return u;
-	struct passwd *pw = getpwuid(getuid());
-	return pw ? pw->pw_name : "root";
-}
-
+/* Open the session and vol's current version, if the caller may (need: 1 read,
+ * 2 read and write). */
 static int open_volume(struct session *s, const struct common_opts *o, const char *cmd,
-                       const char *vol, struct cairn_manifest *head)
+                       const char *vol, int need, struct cairn_manifest *head)
 {
 	struct cairn_err err = {0};
 	int exists = 0;
@@ -34,7 +26,8 @@ static int open_volume(struct session *s, const struct common_opts *o, const cha
 		fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
 		return -1;
 	}
-	if (cairn_cli_open_session(s, o, cmd) < 0)
+	if (cairn_cli_open_session(s, o, cmd) < 0 ||
+	    cairn_cli_authorize(s, cmd, vol, need, false) < 0)
 		return -1;
 	if (cairn_volume_load_head(s->st, s->ws, vol, head, &exists, &err) < 0) {
 		fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
@@ -64,7 +57,7 @@ int cmd_versions(int argc, char **argv)
 	const char *vol = argv[o.first_arg];
 	struct session s;
 	struct cairn_manifest head;
-	if (open_volume(&s, &o, "versions", vol, &head) < 0) {
+	if (open_volume(&s, &o, "versions", vol, 1, &head) < 0) {
 		cairn_cli_close_session(&s);
 		return 1;
 	}
@@ -131,7 +124,7 @@ int cmd_rollback(int argc, char **argv)
 	autofree char *who = xasprintf("rollback%d", (int)getpid());
 	int rv = 1;
 	cairn_manifest_init(&old);
-	if (open_volume(&s, &o, "rollback", vol, &head) < 0) {
+	if (open_volume(&s, &o, "rollback", vol, 2, &head) < 0) {
 		cairn_cli_close_session(&s);
 		return 1;
 	}
@@ -150,7 +143,8 @@ int cmd_rollback(int argc, char **argv)
 	char host[256] = "localhost";
 	gethostname(host, sizeof(host) - 1);
 	unsigned now = 0;
-	if (cairn_volume_commit_copy(s.st, s.ws, vol, &old, who, host, invoker(), &now, &err) < 0) {
+	if (cairn_volume_commit_copy(s.st, s.ws, vol, &old, who, host, cairn_cli_invoker(), &now,
+	                             &err) < 0) {
 		fprintf(stderr, "cairn rollback: %s\n", err.msg);
 		goto out;
 	}
@@ -197,7 +191,7 @@ int cmd_fork(int argc, char **argv)
 		return 2;
 	}
 	if (!owner)
-		owner = invoker();
+		owner = cairn_cli_invoker();
 	if (!getpwnam(owner)) {
 		fprintf(stderr, "cairn fork: --owner %s: no such user on this machine\n", owner);
 		return 1;
@@ -207,7 +201,7 @@ int cmd_fork(int argc, char **argv)
 	struct cairn_err err = {0};
 	autofree char *who = xasprintf("fork%d", (int)getpid());
 	int rv = 1;
-	if (open_volume(&s, &o, "fork", vol, &head) < 0) {
+	if (open_volume(&s, &o, "fork", vol, 1, &head) < 0) {
 		cairn_cli_close_session(&s);
 		return 1;
 	}
@@ -217,6 +211,12 @@ int cmd_fork(int argc, char **argv)
 		goto out;
 	}
 	bool taken = st.rev > 0;
+	if (!cairn_cli_admin(&s) && strcmp(owner, cairn_cli_invoker())) {
+		cairn_vstate_free(&st);
+		fprintf(stderr, "cairn fork: only an admin may fork a volume for another user; "
+		                "leave out --owner\n");
+		goto out;
+	}
 	cairn_vstate_free(&st);
 	if (taken) {
 		fprintf(stderr,

@@ -105,7 +105,8 @@ static int change(int argc, char **argv, bool remove)
 	struct session s;
 	struct cairn_err err = {0};
 	int rv = 1;
-	if (cairn_cli_open_session(&s, &o.common, cmd) < 0)
+	if (cairn_cli_open_session(&s, &o.common, cmd) < 0 ||
+	    cairn_cli_authorize(&s, cmd, vol, 0, true) < 0)
 		goto out;
 	if (cairn_vstate_share(s.st, s.ws, vol, o.group != NULL, o.user ? o.user : o.group,
 	                       o.mode == 2, remove, &err) < 0) {
@@ -146,7 +147,7 @@ int cmd_create(int argc, char **argv)
 		fprintf(stderr, "cairn create: %s\n", why);
 		return 2;
 	}
-	const char *owner = o.owner ? o.owner : getenv("SUDO_USER");
+	const char *owner = o.owner ? o.owner : cairn_cli_invoker();
 	if (!owner || !*owner) {
 		fprintf(stderr, "cairn create: name the owner with --owner USER\n");
 		return 2;
@@ -161,6 +162,11 @@ int cmd_create(int argc, char **argv)
 	int rv = 1;
 	if (cairn_cli_open_session(&s, &o.common, "create") < 0)
 		goto out;
+	if (!cairn_cli_admin(&s) && strcmp(owner, cairn_cli_invoker())) {
+		fprintf(stderr, "cairn create: only an admin may create a volume for another user; "
+		                "leave out --owner\n");
+		goto out;
+	}
 	if (cairn_volume_quota_check(&s.cfg, s.st, s.ws, vol, &err) < 0 ||
 	    cairn_vstate_create(s.st, s.ws, vol, owner, (int64_t)pw->pw_uid, &err) < 0) {
 		fprintf(stderr, "cairn create: %s\n", err.msg);

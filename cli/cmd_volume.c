@@ -173,16 +173,23 @@ int cmd_list(int argc, char **argv)
 		struct cairn_manifest m;
 		int exists;
 		struct cairn_err verr = {0};
+		struct cairn_vstate vs;
+		if (cairn_vstate_load(s.st, s.ws, names[i], &vs, &verr) < 0)
+			memset(&vs, 0, sizeof(vs));
+		/* Users see the volumes they may read. */
+		if (!cairn_cli_admin(&s) &&
+		    cairn_access_for(&s.cfg, &vs, cairn_cli_caller) == CAIRN_ACCESS_NONE) {
+			cairn_vstate_free(&vs);
+			continue;
+		}
 		if (cairn_volume_load_head(s.st, s.ws, names[i], &m, &exists, &verr) < 0) {
 			fprintf(stderr, "cairn list: %s\n", verr.msg);
+			cairn_vstate_free(&vs);
 			continue;
 		}
 		char size[32], when[32], lease_text[512], by[64], owner[64], created[32], used[128];
 		fmt_bytes(size, sizeof(size), cairn_manifest_bytes(&m));
 		cairn_cli_fmt_time(when, sizeof(when), m.created);
-		struct cairn_vstate vs;
-		if (cairn_vstate_load(s.st, s.ws, names[i], &vs, &verr) < 0)
-			memset(&vs, 0, sizeof(vs));
 		json_t *lease = describe_lease(&vs, lease_text, sizeof(lease_text));
 		json_t *j = json_pack(
 		    "{s:s,s:s,s:i,s:I,s:I,s:I,s:s,s:s}", "name", names[i], "workspace", s.ws,
@@ -233,6 +240,7 @@ int cmd_show(int argc, char **argv)
 	struct session s;
 	struct cairn_manifest m;
 	if (cairn_cli_open_session(&s, &o, "show") < 0 ||
+	    cairn_cli_authorize(&s, "show", vol, 1, false) < 0 ||
 	    load_volume(&s, &o, "show", vol, &m) < 0) {
 		cairn_cli_close_session(&s);
 		return 1;
@@ -329,7 +337,9 @@ int cmd_ls(int argc, char **argv)
 		dir[0] = '\0', dl = 0;
 	struct session s;
 	struct cairn_manifest m;
-	if (cairn_cli_open_session(&s, &o, "ls") < 0 || load_volume(&s, &o, "ls", vol, &m) < 0) {
+	if (cairn_cli_open_session(&s, &o, "ls") < 0 ||
+	    cairn_cli_authorize(&s, "ls", vol, 1, false) < 0 ||
+	    load_volume(&s, &o, "ls", vol, &m) < 0) {
 		cairn_cli_close_session(&s);
 		return 1;
 	}
@@ -416,7 +426,9 @@ int cmd_get(int argc, char **argv)
 	struct cairn_manifest m;
 	int rv = 1;
 	autofree char *tmp = NULL, *key = NULL;
-	if (cairn_cli_open_session(&s, &o, "get") < 0 || load_volume(&s, &o, "get", vol, &m) < 0) {
+	if (cairn_cli_open_session(&s, &o, "get") < 0 ||
+	    cairn_cli_authorize(&s, "get", vol, 1, false) < 0 ||
+	    load_volume(&s, &o, "get", vol, &m) < 0) {
 		cairn_cli_close_session(&s);
 		return 1;
 	}
@@ -484,7 +496,9 @@ int cmd_rm(int argc, char **argv)
 	const char *vol = argv[o.first_arg];
 	struct session s;
 	struct cairn_manifest m;
-	if (cairn_cli_open_session(&s, &o, "rm") < 0 || load_volume(&s, &o, "rm", vol, &m) < 0) {
+	if (cairn_cli_open_session(&s, &o, "rm") < 0 ||
+	    cairn_cli_authorize(&s, "rm", vol, 2, false) < 0 ||
+	    load_volume(&s, &o, "rm", vol, &m) < 0) {
 		cairn_cli_close_session(&s);
 		return 1;
 	}

@@ -5,6 +5,10 @@
 
 #define CAIRN_VERSION "0.1.0"
 
+/* Where `cairn serve` answers users without root (CAIRN_CLI_SOCKET overrides it
+ * for the caller). */
+#define CAIRN_CLI_SOCKET "/run/cairn/cli.sock"
+
 int cmd_lint(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_show(int argc, char **argv);
@@ -18,5 +22,10 @@ int cmd_unshare(int argc, char **argv);
 int cmd_versions(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
 int cmd_fork(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+
+/* Run a volume command through `cairn serve` (for users without root): the exit
+ * status, or -1 if cmd is not one the server runs. */
+int cairn_cli_forward(int argc, char **argv);
 
 #endif

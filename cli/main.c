@@ -1,6 +1,7 @@
 /* cairn: the command for users and admins. Exit codes: 0 ok, 1 error, 2 usage. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 
@@ -25,6 +26,7 @@ static void usage(FILE *f)
 	           "  fork VOLUME NEW          a new volume from VOLUME's current version\n"
 	           "  run [--volume NAME:PATH[:ro]]... [--user NAME] -- COMMAND...\n"
 	           "                           run COMMAND with volumes, without Slurm (as root)\n"
+	           "  serve [--socket PATH]    answer the volume commands of users without root\n"
 	           "\n"
 	           "Most commands take --json for machine-readable output and --workspace W.\n"
 	           "Configuration: /etc/slurm/cairn.conf, or the file named by CAIRN_CONF.\n"
@@ -46,6 +48,12 @@ int main(int argc, char **argv)
 		printf("cairn %s\n", CAIRN_VERSION);
 		return 0;
 	}
+	/* The store is root's: users go through the server. */
+	if (geteuid() != 0) {
+		int code = cairn_cli_forward(argc, argv);
+		if (code >= 0)
+			return code;
+	}
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
@@ -54,7 +62,7 @@ int main(int argc, char **argv)
 	    {"ls", cmd_ls},           {"get", cmd_get},           {"run", cmd_run},
 	    {"rm", cmd_rm},           {"create", cmd_create},     {"share", cmd_share},
 	    {"unshare", cmd_unshare}, {"versions", cmd_versions}, {"rollback", cmd_rollback},
-	    {"fork", cmd_fork},
+	    {"fork", cmd_fork},       {"serve", cmd_serve},
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].name))

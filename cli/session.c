@@ -1,6 +1,7 @@
 #include "session.h"
 
 #include <getopt.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
+#include "creds.h"
 #include "job.h"
+#include "lease.h"
 #include "spec.h"
 
 int cairn_cli_parse_common(int argc, char **argv, struct common_opts *o, const char *usage)
@@ -111,4 +115,57 @@ void cairn_cli_fmt_time(char *buf, size_t len, int64_t t)
 	struct tm tm;
 	localtime_r(&tt, &tm);
 	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+const struct cairn_user *cairn_cli_caller;
+
+const char *cairn_cli_invoker(void)
+{
+	if (cairn_cli_caller)
+		return cairn_cli_caller->name;
+	const char *u = getenv("SUDO_USER");
+	if (u && *u)
+		return u;
+	struct passwd *pw = getpwuid(getuid());
+	return pw ? pw->pw_name : "root";
+}
+
+bool cairn_cli_admin(const struct session *s)
+{
+	return !cairn_cli_caller || cairn_is_admin(&s->cfg, cairn_cli_caller);
+}
+
+int cairn_cli_authorize(struct session *s, const char *cmd, const char *vol, int need,
+                        bool owner_only)
+{
+	if (cairn_cli_admin(s))
+		return 0;
+	struct cairn_vstate state;
+	struct cairn_err err = {0};
+	if (cairn_vstate_load(s->st, s->ws, vol, &state, &err) < 0) {
+		fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
+		return -1;
+	}
+	const struct cairn_user *u = cairn_cli_caller;
+	bool owner = state.owner && (state.owner_uid >= 0 ? (uid_t)state.owner_uid == u->uid
+	                                                  : !strcmp(state.owner, u->name));
+	int have = (int)cairn_access_for(&s->cfg, &state, u);
+	int rv = 0;
+	if (owner_only && !owner) {
+		fprintf(stderr,
+		        "cairn %s: volume %s belongs to %s: only its owner or an admin may change "
+		        "who may use it\n",
+		        cmd, vol, state.owner ? state.owner : "nobody on record");
+		rv = -1;
+	} else if (have < need) {
+		fprintf(
+		    stderr,
+		    "cairn %s: volume %s: user %s may not %s it; ask its owner (%s) or an admin "
+		    "to share it with you%s\n",
+		    cmd, vol, u->name, need > 1 ? "change" : "read",
+		    state.owner ? state.owner : "unknown", need > 1 ? " read-write" : "");
+		rv = -1;
+	}
+	cairn_vstate_free(&state);
+	return rv;
 }

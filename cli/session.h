@@ -30,6 +30,21 @@ struct session {
 int cairn_cli_open_session(struct session *s, const struct common_opts *o, const char *cmd);
 void cairn_cli_close_session(struct session *s);
 
+/* The user `cairn serve` acts for (NULL: root at a terminal, who may do
+ * anything). Commands check it with cairn_cli_authorize. */
+struct cairn_user;
+extern const struct cairn_user *cairn_cli_caller;
+
+/* Who runs the command: the caller, else the user behind sudo, else the process's user. */
+const char *cairn_cli_invoker(void);
+
+/* May the caller use vol as asked (need: 1 read, 2 read and write; owner_only:
+ * the owner or an admin)? 0, or -1 after one line on stderr saying why not. */
+int cairn_cli_authorize(struct session *s, const char *cmd, const char *vol, int need,
+                        bool owner_only);
+/* Is the caller an admin (root, AdminGroup)? */
+bool cairn_cli_admin(const struct session *s);
+
 /* "2026-11-25 18:30:37", local time. */
 void cairn_cli_fmt_time(char *buf, size_t len, int64_t t);
 

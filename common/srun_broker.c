@@ -17,13 +17,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "rcmd.h"
 #include "srun_args.h"
 #include "wire.h"
 
 #define LISTEN_FRAME 'L'
-#define MAX_ARGS 4096
-#define MAX_ENV 4096
-#define MAX_REQUEST (4u * 1024 * 1024)
 
 /* ---- finding srun ---- */
 
@@ -60,75 +58,10 @@ static void find_sruns(struct cairn_srun_broker *b)
 
 /* ---- the broker, outside, as the user ---- */
 
-struct request {
-	char *argv[MAX_ARGS + 1];
-	size_t argc;
-	char *envp[MAX_ENV + 4];
-	size_t envc;
-	int fds[3];
-	size_t bytes;
-};
-
-static void request_free(struct request *r)
-{
-	for (size_t i = 0; i < r->argc; i++)
-		free(r->argv[i]);
-	for (size_t i = 0; i < r->envc; i++)
-		free(r->envp[i]);
-	for (int i = 0; i < 3; i++)
-		if (r->fds[i] >= 0)
-			close(r->fds[i]);
-}
-
 static void __attribute__((noreturn)) refuse_and_exit(int conn, const char *line)
 {
-	cairn_wire_send_str(conn, SR_ERR, line);
+	cairn_wire_send_str(conn, RC_ERR, line);
 	_exit(1);
-}
-
-/* Read ARG/ENV/STDIN/STDOUT/STDERR frames up to RUN. */
-static int read_request(int conn, struct request *r)
-{
-	autofree char *buf = NULL;
-	size_t len = 0, cap = 0;
-	for (;;) {
-		char type;
-		int fd = -1;
-		if (cairn_wire_recv_fd(conn, &type, &buf, &len, &cap, &fd) < 0)
-			return -1;
-		r->bytes += len;
-		if (r->bytes > MAX_REQUEST) {
-			if (fd >= 0)
-				close(fd);
-			refuse_and_exit(conn, "srun: cairn: the arguments and environment are too "
-			                      "large (over 4 MiB)");
-		}
-		if (type >= SR_STDIN && type <= SR_STDERR) {
-			int i = type - SR_STDIN;
-			if (fd < 0 || r->fds[i] >= 0) {
-				if (fd >= 0)
-					close(fd);
-				return -1;
-			}
-			r->fds[i] = fd;
-			continue;
-		}
-		if (fd >= 0)
-			close(fd);
-		if (type == SR_RUN)
-			return r->argc > 0 && r->fds[0] >= 0 && r->fds[1] >= 0 && r->fds[2] >= 0
-			           ? 0
-			           : -1;
-		if (memchr(buf, '\0', len))
-			return -1;
-		if (type == SR_ARG && r->argc < MAX_ARGS)
-			r->argv[r->argc++] = xstrdup(buf);
-		else if (type == SR_ENV && r->envc < MAX_ENV) {
-			if (cairn_srun_env_allowed(buf))
-				r->envp[r->envc++] = xstrdup(buf);
-		} else
-			return -1;
-	}
 }
 
 /* Forward SIGNAL frames to srun until it exits; report its status. */
@@ -159,7 +92,7 @@ static void __attribute__((noreturn)) relay(int conn, pid_t srun)
 			continue;
 		}
 		unsigned long long sig;
-		if (type == SR_SIGNAL && parse_uint(buf, 64, &sig) == 0 && sig > 0)
+		if (type == RC_SIGNAL && parse_uint(buf, 64, &sig) == 0 && sig > 0)
 			kill(srun, (int)sig);
 	}
 	int status;
@@ -169,15 +102,15 @@ static void __attribute__((noreturn)) relay(int conn, pid_t srun)
 	char st[16];
 	snprintf(st, sizeof(st), "%d", status);
 	if (client)
-		cairn_wire_send_str(conn, SR_STATUS, st);
+		cairn_wire_send_str(conn, RC_STATUS, st);
 	_exit(0);
 }
 
 static void __attribute__((noreturn))
 serve(int conn, const char *real, uint32_t job_id, const char *slurm_conf)
 {
-	struct request r = {.fds = {-1, -1, -1}};
-	if (read_request(conn, &r) < 0)
+	struct cairn_rcmd r;
+	if (cairn_rcmd_recv(conn, &r, cairn_srun_env_allowed) < 0)
 		_exit(1);
 	char why[512];
 	if (cairn_srun_check_args(r.argv, r.argc, why, sizeof(why)) < 0) {
@@ -209,7 +142,7 @@ serve(int conn, const char *real, uint32_t job_id, const char *slurm_conf)
 		dprintf(2, "srun: cairn: cannot run %s: %s\n", real, strerror(errno));
 		_exit(127);
 	}
-	request_free(&r);
+	cairn_rcmd_free(&r);
 	relay(conn, pid);
 }
 

@@ -7,10 +7,9 @@
  * for steps of this job only, with the options srun_args.h allows. The steps'
  * tasks are sandboxed by the plugin like every task of the job.
  *
- *   client (inside)                         broker (outside, the user)
- *   ARG* ENV* STDIN STDOUT STDERR RUN   ->  checks, forks srun
- *   SIGNAL "N" (any number of them)     ->  kill(srun, N)
- *                                      <-   STATUS "wait status" | ERR "line" */
+ * The two speak rcmd.h: the client sends its arguments, environment and
+ * standard streams; the broker checks them, forks srun, passes signals on and
+ * answers with srun's wait status. */
 #ifndef CAIRN_SRUN_BROKER_H
 #define CAIRN_SRUN_BROKER_H
 
@@ -22,18 +21,6 @@
 
 /* Where the client finds the broker, inside the sandbox. */
 #define CAIRN_SRUN_SOCKET "/run/cairn/srun.sock"
-
-enum cairn_srun_frame {
-	SR_ARG = 'a',    /* one argument, argv[0] first */
-	SR_ENV = 'v',    /* one NAME=VALUE */
-	SR_STDIN = '0',  /* with descriptor 0 */
-	SR_STDOUT = '1', /* with descriptor 1 */
-	SR_STDERR = '2', /* with descriptor 2 */
-	SR_RUN = 'r',    /* start it */
-	SR_SIGNAL = 'k', /* forward this signal number to srun */
-	SR_STATUS = 'x', /* srun's wait status, in decimal */
-	SR_ERR = 'X',    /* refused or failed: one line for the user */
-};
 
 #define CAIRN_SRUN_MAX_TARGETS 8
 

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "rcmd.h"
 #include "srun_broker.h"
 #include "wire.h"
 
@@ -26,36 +27,6 @@ static int fail(const char *what)
 {
 	fprintf(stderr, "srun: cairn: %s\n", what);
 	return 1;
-}
-
-static int send_request(int conn, int argc, char **argv)
-{
-	for (int i = 0; i < argc; i++)
-		if (cairn_wire_send_str(conn, SR_ARG, argv[i]) < 0)
-			return -1;
-	for (char **e = environ; *e; e++)
-		if (cairn_wire_send_str(conn, SR_ENV, *e) < 0)
-			return -1;
-	for (int fd = 0; fd < 3; fd++)
-		if (cairn_wire_send_fd(conn, (char)(SR_STDIN + fd), "", fd) < 0)
-			return -1;
-	return cairn_wire_send(conn, SR_RUN, "", 0);
-}
-
-/* Exit the way srun did: the same code, or death by the same signal. */
-static int exit_like(int status)
-{
-	if (WIFSIGNALED(status)) {
-		int sig = WTERMSIG(status);
-		signal(sig, SIG_DFL);
-		sigset_t s;
-		sigemptyset(&s);
-		sigaddset(&s, sig);
-		sigprocmask(SIG_UNBLOCK, &s, NULL);
-		raise(sig);
-		return 128 + sig;
-	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
 int main(int argc, char **argv)
@@ -72,7 +43,7 @@ int main(int argc, char **argv)
 		sigaddset(&set, forwarded[i]);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-	if (sfd < 0 || send_request(conn, argc, argv) < 0)
+	if (sfd < 0 || cairn_rcmd_send(conn, argc, argv, environ) < 0)
 		return fail("lost the broker outside the sandbox while starting srun");
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
@@ -89,7 +60,7 @@ int main(int argc, char **argv)
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				char n[8];
 				snprintf(n, sizeof(n), "%u", si.ssi_signo);
-				cairn_wire_send_str(conn, SR_SIGNAL, n);
+				cairn_wire_send_str(conn, RC_SIGNAL, n);
 			}
 		}
 		if (!p[0].revents)
@@ -99,13 +70,13 @@ int main(int argc, char **argv)
 			return fail(
 			    "the broker outside the sandbox went away; srun's step may have "
 			    "been cancelled");
-		if (type == SR_ERR) {
+		if (type == RC_ERR) {
 			fprintf(stderr, "%s\n", buf);
 			return 1;
 		}
 		unsigned long long st;
-		if (type == SR_STATUS && parse_uint(buf, 0xffff, &st) == 0)
-			return exit_like((int)st);
+		if (type == RC_STATUS && parse_uint(buf, 0xffff, &st) == 0)
+			return cairn_rcmd_exit_like((int)st);
 		return fail("unexpected answer from the broker outside the sandbox");
 	}
 }

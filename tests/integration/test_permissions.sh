@@ -14,7 +14,8 @@ OTHER=cairnother
 for u in "$OWNER" "$OTHER"; do id "$u" >/dev/null 2>&1 || useradd -m "$u"; done
 
 T=$(mktemp -d /tmp/cairn-perm.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+SERVER=""
+trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
 chmod 755 "$T"
 install -d -o "$OWNER" "$T/w-$OWNER"
 install -d -o "$OTHER" "$T/w-$OTHER"
@@ -136,6 +137,68 @@ check "quota: ... and one error line naming the file and the limit" \
 	grep -qx "cairn: volume perm: error: 1 file larger than MaxFileSize (1.0 KiB) not synced, e.g. too-big; the rest of the version is; keep such files out of the volume or split them" "$T/err"
 check "quota: the rest of the version is committed" \
 	sh -c "'$CAIRN' ls perm | grep -q ' small\$' && ! '$CAIRN' ls perm | grep -q too-big"
+
+# The CLI as a user: `cairn serve` (root) answers on a socket; users run the
+# volume commands through it, each volume checked against their grants.
+"$CAIRN" serve --socket "$T/cli.sock" 2>"$T/serve.err" &
+SERVER=$!
+for _ in $(seq 1 50); do [ -S "$T/cli.sock" ] && break; sleep 0.1; done
+check "cli as user: cairn serve listens on its socket" [ -S "$T/cli.sock" ]
+# user USER ARGS...: cairn as USER through the server; stdout in $T/out, stderr in $T/err
+user() {
+	local u=$1
+	shift
+	(cd "$T/w-$u" && runuser -u "$u" -- env CAIRN_CLI_SOCKET="$T/cli.sock" "$CAIRN" "$@" \
+		>"$T/out" 2>"$T/err")
+}
+"$CAIRN" unshare perm --user "$OTHER" >/dev/null # perm: shared with the owner only now
+user "$OWNER" list
+check "cli as user: the owner lists the volume" grep -Eq "^perm +$OWNER " "$T/out"
+user "$OTHER" list
+check "cli as user: a user without a grant does not see it in the list" \
+	bash -c "! grep -q '^perm ' '$T/out' && grep -q '^fresh ' '$T/out'"
+user "$OTHER" show perm
+rc=$?
+check "cli as user: show of a volume without a grant fails (1), naming the owner" \
+	bash -c "[ $rc = 1 ] && grep -q 'user $OTHER may not read it; ask its owner ($OWNER)' '$T/err'"
+user "$OWNER" get perm small "$T/w-$OWNER/got.txt"
+check "cli as user: get DEST writes the file, owned by the user" \
+	[ "$(cat "$T/w-$OWNER/got.txt" 2>/dev/null):$(stat -c %U "$T/w-$OWNER/got.txt" 2>/dev/null)" = "fine:$OWNER" ]
+user "$OTHER" share perm --user "$OTHER" --rw
+rc=$?
+check "cli as user: only the owner may share (another user fails with 1)" \
+	bash -c "[ $rc = 1 ] && grep -q 'only its owner or an admin may change who may use it' '$T/err'"
+user "$OWNER" share perm --user "$OTHER" --ro
+check "cli as user: the owner shares the volume" [ $? = 0 ]
+user "$OTHER" get perm small -
+check "cli as user: a read-only grantee reads a file" [ "$(cat "$T/out")" = fine ]
+user "$OTHER" rm perm
+rc=$?
+check "cli as user: a read-only grantee may not remove it (1)" \
+	bash -c "[ $rc = 1 ] && grep -q 'may not change it' '$T/err'"
+user "$OTHER" rollback perm 1
+check "cli as user: ... nor roll it back" [ $? = 1 ]
+user "$OTHER" versions perm
+check "cli as user: ... but lists its versions" grep -q '(current)' "$T/out"
+user "$OTHER" create theirs
+check "cli as user: a user creates a volume, owned by them" \
+	sh -c "'$CAIRN' show theirs | grep -q '^Owner: *$OTHER\$'"
+user "$OTHER" create for-someone --owner "$OWNER"
+check "cli as user: ... but not for someone else" [ $? = 1 ]
+user "$OTHER" fork perm their-fork
+check "cli as user: a reader forks a volume into one of their own" \
+	sh -c "'$CAIRN' show their-fork | grep -q '^Owner: *$OTHER\$'"
+user "$OWNER" run -- true
+check "cli as user: cairn run is not served (it needs root)" [ $? = 1 ]
+user "$OWNER" lint /dev/null
+check "cli as user: cairn lint runs locally" [ $? = 0 ]
+kill "$SERVER" 2>/dev/null
+wait "$SERVER" 2>/dev/null
+SERVER=""
+user "$OWNER" list
+rc=$?
+check "cli as user: without the server a user gets one line saying what to do" \
+	bash -c "[ $rc = 1 ] && grep -q 'needs root, or the Cairn server for users' '$T/err'"
 
 # Mistakes: exit 1 with a reason, 2 for usage.
 "$CAIRN" share perm --user no-such-user-x --rw 2>"$T/err"

@@ -1,0 +1,135 @@
+/* cairn serve: the volume commands for users without root. The store is
+ * root-only (and S3 credentials with it), so a root process answers on a UNIX
+ * socket: it learns who calls from the kernel (SO_PEERCRED), never from the
+ * caller's words, runs the command with the caller's standard streams and
+ * checks each volume against the caller's grants (cairn_cli_authorize). It
+ * reads no environment, file or configuration of the caller's. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "creds.h"
+#include "rcmd.h"
+#include "session.h"
+#include "wire.h"
+
+/* What a user may ask for: the volume commands (lint and run are not). */
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+} served[] = {
+    {"list", cmd_list},         {"show", cmd_show},       {"ls", cmd_ls},
+    {"get", cmd_get},           {"rm", cmd_rm},           {"create", cmd_create},
+    {"share", cmd_share},       {"unshare", cmd_unshare}, {"versions", cmd_versions},
+    {"rollback", cmd_rollback}, {"fork", cmd_fork},
+};
+
+static void __attribute__((noreturn)) serve_one(int conn)
+{
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	struct cairn_user u = {0};
+	struct cairn_err err = {0};
+	struct cairn_rcmd r;
+	signal(SIGCHLD, SIG_DFL);
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
+	    cairn_user_lookup(NULL, cred.uid, cred.gid, &u, &err) < 0) {
+		cairn_wire_send_str(conn, RC_ERR, "cairn: the server cannot tell who you are");
+		_exit(1);
+	}
+	if (cairn_rcmd_recv(conn, &r, NULL) < 0)
+		_exit(1);
+	int (*fn)(int, char **) = NULL;
+	for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++)
+		if (!strcmp(r.argv[0], served[i].name))
+			fn = served[i].fn;
+	if (!fn) {
+		autofree char *line =
+		    xasprintf("cairn: '%s' is not available through the Cairn server", r.argv[0]);
+		cairn_wire_send_str(conn, RC_ERR, line);
+		_exit(1);
+	}
+	for (int i = 0; i < 3; i++)
+		if (dup2(r.fds[i], i) < 0)
+			_exit(1);
+	if (u.uid != 0)
+		cairn_cli_caller = &u;
+	int code = fn((int)r.argc, r.argv);
+	fflush(NULL);
+	char st[16];
+	snprintf(st, sizeof(st), "%d", (code & 0xff) << 8);
+	cairn_wire_send_str(conn, RC_STATUS, st);
+	_exit(0);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *path = CAIRN_CLI_SOCKET;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
+		if (c == 's') {
+			path = optarg;
+		} else {
+			fprintf(c == 'h' ? stdout : stderr, "Usage: cairn serve [--socket PATH]\n");
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "cairn serve: must run as root (it reads the store for users)\n");
+		return 1;
+	}
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "cairn serve: --socket %s: the path is too long\n", path);
+		return 2;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	autofree char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+			fprintf(stderr, "cairn serve: cannot create %s: %s\n", dir,
+			        strerror(errno));
+			return 1;
+		}
+	}
+	autoclose int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	unlink(path);
+	/* Anyone may connect: who they are comes from the kernel. */
+	mode_t old = umask(0111);
+	int b = lfd < 0 ? -1 : bind(lfd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (b < 0 || listen(lfd, 64) < 0) {
+		fprintf(stderr, "cairn serve: cannot listen on %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	signal(SIGCHLD, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	for (;;) {
+		int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (conn < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			fprintf(stderr, "cairn serve: accept: %s\n", strerror(errno));
+			return 1;
+		}
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(lfd);
+			serve_one(conn);
+		}
+		close(conn);
+	}
+}
