@@ -149,7 +149,8 @@ static int collect_basename(void *arg, const char *key, uint64_t size)
 int cmd_list(int argc, char **argv)
 {
 	struct common_opts o;
-	int r = cairn_cli_parse_common(argc, argv, &o, "list [--workspace W] [--json]");
+	int r =
+	    cairn_cli_parse_common(argc, argv, &o, "list [--workspace W] [--owner USER] [--json]");
 	if (r >= 0)
 		return r;
 	struct session s;
@@ -177,8 +178,9 @@ int cmd_list(int argc, char **argv)
 		if (cairn_vstate_load(s.st, s.ws, names[i], &vs, &verr) < 0)
 			memset(&vs, 0, sizeof(vs));
 		/* Users see the volumes they may read. */
-		if (!cairn_cli_admin(&s) &&
-		    cairn_access_for(&s.cfg, &vs, cairn_cli_caller) == CAIRN_ACCESS_NONE) {
+		if ((!cairn_cli_admin(&s) &&
+		     cairn_access_for(&s.cfg, &vs, cairn_cli_caller) == CAIRN_ACCESS_NONE) ||
+		    (o.owner && (!vs.owner || strcmp(vs.owner, o.owner)))) {
 			cairn_vstate_free(&vs);
 			continue;
 		}

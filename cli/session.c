@@ -17,18 +17,25 @@
 
 int cairn_cli_parse_common(int argc, char **argv, struct common_opts *o, const char *usage)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-	                                     {"workspace", required_argument, NULL, 'w'},
-	                                     {"conflict", required_argument, NULL, 'c'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},           {"workspace", required_argument, NULL, 'w'},
+	    {"conflict", required_argument, NULL, 'c'}, {"owner", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
 	int c;
 	optind = 1;
 	memset(o, 0, sizeof(*o));
-	while ((c = getopt_long(argc, argv, "jw:c:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jw:c:o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->conflict = optarg;
+			break;
+		case 'o':
+			/* Only list filters by owner. */
+			if (strncmp(usage, "list", 4)) {
+				fprintf(stderr, "Usage: cairn %s\n", usage);
+				return 2;
+			}
+			o->owner = optarg;
 			break;
 		case 'j':
 			o->json = true;

@@ -14,6 +14,7 @@ struct common_opts {
 	bool json;
 	const char *workspace;
 	const char *conflict; /* ls/get: read a conflict copy instead of the current version */
+	const char *owner;    /* list: only the volumes of this owner */
 	int first_arg;
 };
 

@@ -1,7 +1,10 @@
 #include "access.h"
 
 #include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util.h"
 
@@ -19,10 +22,36 @@ static bool in_group(const struct cairn_user *u, const char *group)
 	return false;
 }
 
+/* slurm.conf's SlurmUser (the file named by SLURM_CONF, else /etc/slurm/slurm.conf;
+ * Slurm's default is root), copied into buf. */
+static const char *slurm_user(char *buf, size_t len)
+{
+	const char *path = getenv("SLURM_CONF");
+	autofclose FILE *f = fopen(path && *path ? path : "/etc/slurm/slurm.conf", "re");
+	snprintf(buf, len, "root");
+	char line[1024];
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " \t");
+		if (strncasecmp(p, "SlurmUser", 9))
+			continue;
+		p += 9;
+		p += strspn(p, " \t");
+		if (*p++ != '=')
+			continue;
+		p += strspn(p, " \t");
+		p[strcspn(p, " \t\r\n#")] = '\0';
+		if (*p)
+			snprintf(buf, len, "%s", p);
+	}
+	return buf;
+}
+
 bool cairn_is_admin(const struct cairn_config *cfg, const struct cairn_user *u)
 {
+	char su[256];
 	return u->uid == 0 ||
-	       (cfg->admin_group && *cfg->admin_group && in_group(u, cfg->admin_group));
+	       (cfg->admin_group && *cfg->admin_group && in_group(u, cfg->admin_group)) ||
+	       (u->name && !strcmp(u->name, slurm_user(su, sizeof(su))));
 }
 
 static bool is_owner(const struct cairn_vstate *vs, const struct cairn_user *u)

@@ -1,5 +1,5 @@
 /* Who may use a volume: its owner, the users and groups it is shared with,
- * and admins (root, members of AdminGroup). A volume with no shares is open
+ * and admins (root, slurm.conf's SlurmUser, members of AdminGroup). A volume with no shares is open
  * to every member of its workspace, i.e. every job that runs in it. */
 #ifndef CAIRN_ACCESS_H
 #define CAIRN_ACCESS_H

@@ -98,6 +98,9 @@ check "perm: show --json lists the shares" \
 check "perm: sharing again changes the mode in place" \
 	sh -c "'$CAIRN' show perm | grep -qx 'Shares: *user $OWNER (rw), user $OTHER (rw)'"
 
+check "perm: list --owner shows only that owner's volumes" \
+	sh -c "'$CAIRN' list --owner '$OWNER' | grep -q '^perm ' && ! '$CAIRN' list --owner '$OTHER' | grep -q '^perm '"
+
 # create: an empty volume owned by the named user, usable at once.
 "$CAIRN" create fresh --owner "$OTHER" >/dev/null
 check "perm: create makes an empty volume owned by --owner" \

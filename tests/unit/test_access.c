@@ -1,6 +1,7 @@
 /* Unit tests for who may use a volume (common/access.c): owner, user and group
  * shares, the best grant, admins, and volumes without shares. */
 #include <grp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -62,6 +63,17 @@ int main(void)
 	CHECK("access: an AdminGroup that does not exist makes nobody admin",
 	      !cairn_is_admin(&cfg, &bob) &&
 	          cairn_access_for(&cfg, &vs, &bob) == CAIRN_ACCESS_NONE);
+	char conf[] = "/tmp/cairn-test-slurm.conf.XXXXXX";
+	int fd = mkstemp(conf);
+	if (fd >= 0) {
+		dprintf(fd, "ClusterName=x\n  slurmuser = bob   # the daemons' user\n");
+		close(fd);
+	}
+	setenv("SLURM_CONF", conf, 1);
+	CHECK("access: slurm.conf's SlurmUser is an admin", cairn_is_admin(&cfg, &bob));
+	CHECK("access: ... and nobody else", !cairn_is_admin(&cfg, &alice));
+	unlink(conf);
+	unsetenv("SLURM_CONF");
 	vs.nshares = 2;
 	sh[1].rw = false;
 	char *t = cairn_shares_text(&vs);
