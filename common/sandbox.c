@@ -72,9 +72,11 @@ static int forward_until_exit(pid_t child, pid_t to, bool reap_all)
 	}
 }
 
-static void __attribute__((noreturn)) run_shim(pid_t init, int status_fd)
+static void __attribute__((noreturn)) run_shim(pid_t init, int status_fd, struct cairn_cgroups *cgs)
 {
 	int status = forward_until_exit(init, init, false);
+	/* The namespace is empty once its init is gone: the limits' cgroups go too. */
+	cairn_limits_leave(cgs);
 	int task_status;
 	/* init reports the task's own wait status; fall back to init's. */
 	if (read_full(status_fd, &task_status, sizeof(task_status)) == sizeof(task_status))
@@ -397,28 +399,33 @@ int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_r
                         const struct cairn_user *u, const char *keep_dir, const char *cgroup,
                         const struct cairn_sandbox_srun *srun, struct cairn_err *err)
 {
-	/* Limits first: everything forked below inherits the cgroup. */
-	if (rec->sandbox == CAIRN_SANDBOX_FULL && cgroup &&
-	    cairn_limits_apply(&rec->limits, cgroup, getpid(), err) < 0)
-		return -1;
 	bool full = rec->sandbox == CAIRN_SANDBOX_FULL;
 	bool host_net = !strcmp(cfg->sandbox_network, "host");
-	/* Forked before the namespaces: it runs the real srun from the host's side. */
+	/* Forked before the namespaces and the limits: it runs the real srun from
+	 * the host's side, and the shim must be able to empty the limits' cgroup. */
 	struct cairn_srun_broker broker;
 	cairn_srun_broker_init(&broker);
 	if (full && srun &&
 	    cairn_srun_broker_start(u, srun->client, srun->job_id, rec->workdir, srun->slurm_conf,
 	                            &broker, err) < 0)
 		return -1;
+	/* Limits next: everything forked below inherits the cgroup. */
+	struct cairn_cgroups cgs = {0};
+	if (full && cgroup && cairn_limits_apply(&rec->limits, cgroup, getpid(), &cgs, err) < 0) {
+		cairn_srun_broker_close(&broker);
+		return -1;
+	}
 	int flags = CLONE_NEWPID;
 	if (full)
 		flags |= CLONE_NEWIPC | CLONE_NEWUTS | (host_net ? 0 : CLONE_NEWNET);
 	if (cairn_private_mount_ns(flags, err) < 0) {
+		cairn_limits_leave(&cgs);
 		cairn_srun_broker_close(&broker);
 		return -1;
 	}
 	int sp[2];
 	if (pipe2(sp, O_CLOEXEC) < 0) {
+		cairn_limits_leave(&cgs);
 		cairn_srun_broker_close(&broker);
 		cairn_seterr(err, "sandbox: pipe: %s", strerror(errno));
 		return -1;
@@ -429,6 +436,7 @@ int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_r
 	pid_t init = fork();
 	if (init < 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
+		cairn_limits_leave(&cgs);
 		cairn_srun_broker_close(&broker);
 		cairn_seterr(err, "sandbox: fork: %s", strerror(errno));
 		return -1;
@@ -436,7 +444,7 @@ int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_r
 	if (init > 0) {
 		close(sp[1]);
 		cairn_srun_broker_close(&broker);
-		run_shim(init, sp[0]);
+		run_shim(init, sp[0], &cgs);
 	}
 	/* PID 1 of the new namespace. */
 	close(sp[0]);

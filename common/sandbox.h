@@ -35,10 +35,26 @@ int cairn_sandbox_enter(const struct cairn_config *cfg, const struct cairn_job_r
                         const struct cairn_user *u, const char *keep_dir, const char *cgroup,
                         const struct cairn_sandbox_srun *srun, struct cairn_err *err);
 
-/* Put pid into cgroup NAME (e.g. "cairn/123.batch.0") with the job's memory,
- * pids and cpus limits (see cairn_limits_effective); nothing when none is set. */
+/* The cgroups cairn_limits_apply made below the task's own (cgroup v1), which
+ * cairn_limits_leave takes the caller out of and removes. */
+struct cairn_cgroups {
+	size_t n;
+	struct {
+		const char *controller;
+		char *base; /* where the task was */
+		char *path; /* where it is now */
+	} c[3];
+};
+
+/* Put pid into cgroup NAME (e.g. "cairn/job123/4294967291.0") with the job's
+ * memory, pids and cpus limits (see cairn_limits_effective); nothing when none
+ * is set. On cgroup v1, NAME lies below pid's own cgroup in each hierarchy
+ * (recorded in *made); on v2, at the top of the unified hierarchy. */
 int cairn_limits_apply(const struct cairn_limits *lim, const char *name, pid_t pid,
-                       struct cairn_err *err);
+                       struct cairn_cgroups *made, struct cairn_err *err);
+/* Move the calling process back to where cairn_limits_apply found it and remove
+ * the cgroups it made (their other processes must be gone). */
+void cairn_limits_leave(struct cairn_cgroups *made);
 /* Remove cgroup NAME and what is below it, once its processes are gone. */
 void cairn_limits_remove(const char *name);
 

@@ -262,6 +262,7 @@ S
 cg=$(awk -F: '$2 == "pids" { print $3 }' /proc/self/cgroup)
 [ -n "$cg" ] || cg=$(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup)
 echo "cgroup=$cg"
+echo "memcg=$(awk -F: '$2 == "memory" { print $3 }' /proc/self/cgroup)"
 procs=/sys/fs/cgroup/cgroup.procs
 [ -d /sys/fs/cgroup/pids ] && procs=/sys/fs/cgroup/pids/cgroup.procs
 (echo $$ >"$procs") 2>/dev/null && echo cg_escape=moved || echo cg_escape=refused
@@ -441,12 +442,19 @@ expect_all() {
 		fi
 	done
 }
-limit_checks() { # MODE FILE
+limit_checks() { # MODE FILE BASE: BASE is the memory cgroup the task started in
 	check "sandbox($1): a memory hog is contained (killed at SandboxMemory)" [ "$(value "$2" hog_rc)" = 137 ]
 	check "sandbox($1): a fork bomb is contained (fork fails below SandboxPids)" \
 		matches "$(value "$2" forks)" '([0-9]|[12][0-9]|3[01]):EAGAIN'
 	check "sandbox($1): the task is in a cgroup of Cairn's" matches "$(value "$2" cgroup)" '.*/cairn/.*'
 	check "sandbox($1): the task cannot move itself out of its cgroup" [ "$(value "$2" cg_escape)" = refused ]
+	if [ -d /sys/fs/cgroup/memory ]; then
+		check "sandbox($1): the limits' cgroup lies below the one the task started in (${3:-/})" \
+			matches "$(value "$2" memcg)" "${3%/}/cairn/.+"
+	else
+		skip "sandbox($1): the limits' cgroup lies below the task's own" \
+			"no cgroup v1 memory hierarchy: on the unified hierarchy the limits sit at its top"
+	fi
 }
 low_checks() { # MODE FILE: a job that lowered the limits to memory=32M pids=12
 	check "sandbox($1): a job's own pids=12 stops a fork bomb below 12" \
@@ -594,7 +602,7 @@ done
 if [ $LIMITS = 1 ]; then
 	{ cat "$RUNCONF"; printf '%s\n' "$LIMIT_LINES"; } >"$BASE/limits.conf"
 	CAIRN_CONF=$BASE/limits.conf crun "$WR" --sandbox -- ./limits.sh
-	limit_checks run "$BASE/last.out"
+	limit_checks run "$BASE/last.out" "$(awk -F: '$2 == "memory" { print $3 }' /proc/self/cgroup)"
 	# A job may lower the admin's limits, never raise them.
 	CAIRN_CONF=$BASE/limits.conf crun "$WR" --sandbox=memory=32M,pids=12 -- ./limits-low.sh
 	low_checks run "$BASE/last.out"
@@ -705,7 +713,7 @@ if [ $LIMITS = 1 ]; then
 	wait_job "$jll"
 	wait_job "$jlh"
 	cp "$BASE/cluster-conf.orig" "$CAIRN_CONF"
-	limit_checks slurm "$WS/out-$jl.txt"
+	limit_checks slurm "$WS/out-$jl.txt" "$(awk -F: '$2 == "memory" { print $3 }' "/proc/$(cat "$STATE/slurmd.pid")/cgroup")"
 	low_checks slurm "$WS/out-$jll.txt"
 	check "sandbox(slurm): --sandbox=memory=1G above SandboxMemory = 64M fails the job" \
 		[ "$(job_state "$jlh")" = FAILED ]
