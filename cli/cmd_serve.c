@@ -11,7 +11,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -19,6 +21,11 @@
 #include "rcmd.h"
 #include "session.h"
 #include "wire.h"
+
+#define MAX_RUNNING 64        /* commands at once, in all */
+#define MAX_RUNNING_PER_UID 8 /* ... and per user */
+#define REQUEST_TIMEOUT_S 30  /* to send the request */
+#define COMMAND_TIMEOUT_S 3600
 
 /* What a user may ask for: the volume commands (lint and run are not). */
 static const struct {
@@ -39,6 +46,10 @@ static void __attribute__((noreturn)) serve_one(int conn)
 	struct cairn_err err = {0};
 	struct cairn_rcmd r;
 	signal(SIGCHLD, SIG_DFL);
+	/* A caller that stalls holds one slot, not forever. */
+	struct timeval tv = {.tv_sec = REQUEST_TIMEOUT_S};
+	setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	alarm(COMMAND_TIMEOUT_S);
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
 	    cairn_user_lookup(NULL, cred.uid, cred.gid, &u, &err) < 0) {
 		cairn_wire_send_str(conn, RC_ERR, "cairn: the server cannot tell who you are");
@@ -115,8 +126,12 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "cairn serve: cannot listen on %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	signal(SIGCHLD, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
+	struct {
+		pid_t pid;
+		uid_t uid;
+	} running[MAX_RUNNING];
+	size_t nrunning = 0;
 	for (;;) {
 		int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (conn < 0) {
@@ -125,10 +140,36 @@ int cmd_serve(int argc, char **argv)
 			fprintf(stderr, "cairn serve: accept: %s\n", strerror(errno));
 			return 1;
 		}
+		/* Forget the commands that ended. */
+		pid_t done;
+		while ((done = waitpid(-1, NULL, WNOHANG)) > 0)
+			for (size_t i = 0; i < nrunning; i++)
+				if (running[i].pid == done)
+					running[i] = running[--nrunning];
+		struct ucred cred;
+		socklen_t cl = sizeof(cred);
+		size_t mine = 0;
+		if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
+			close(conn);
+			continue;
+		}
+		for (size_t i = 0; i < nrunning; i++)
+			mine += running[i].uid == cred.uid;
+		if (nrunning == MAX_RUNNING || mine >= MAX_RUNNING_PER_UID) {
+			cairn_wire_send_str(conn, RC_ERR,
+			                    "cairn: the Cairn server is busy (too many commands at "
+			                    "once); try again in a moment");
+			close(conn);
+			continue;
+		}
 		pid_t pid = fork();
 		if (pid == 0) {
 			close(lfd);
 			serve_one(conn);
+		}
+		if (pid > 0) {
+			running[nrunning].pid = pid;
+			running[nrunning++].uid = cred.uid;
 		}
 		close(conn);
 	}

@@ -424,6 +424,12 @@ int cmd_get(int argc, char **argv)
 	const char *vol = argv[o.first_arg], *path = argv[o.first_arg + 1];
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	const char *dest = npos == 3 ? argv[o.first_arg + 2] : base;
+	/* Serving a user, root writes nowhere but the standard output handed over:
+	 * the user's own cairn writes DEST (cli/forward.c). */
+	if (cairn_cli_caller && strcmp(dest, "-")) {
+		fprintf(stderr, "cairn get: through the server DEST must be '-'\n");
+		return 2;
+	}
 	struct session s;
 	struct cairn_manifest m;
 	int rv = 1;

@@ -20,15 +20,14 @@ static const char *const forwarded[] = {"list",     "show",     "ls",    "get",
                                         "rm",       "create",   "share", "unshare",
                                         "versions", "rollback", "fork",  NULL};
 
-/* The index of get's DEST in argv (its third operand), or 0. */
-static int get_dest(int argc, char **argv)
+/* get's operands: the index in argv of PATH (the second) and of DEST (the
+ * third, 0 if absent), as get's own option parsing reads them. */
+static void get_operands(int argc, char **argv, int *path, int *dest)
 {
 	int operands = 0;
+	*path = *dest = 0;
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i];
-		if (!strcmp(a, "--")) {
-			continue;
-		}
 		if (!strcmp(a, "--workspace") || !strcmp(a, "--conflict") || !strcmp(a, "-w") ||
 		    !strcmp(a, "-c")) {
 			i++;
@@ -36,10 +35,12 @@ static int get_dest(int argc, char **argv)
 		}
 		if (a[0] == '-' && a[1])
 			continue;
-		if (++operands == 3)
-			return strcmp(a, "-") ? i : 0;
+		operands++;
+		if (operands == 2)
+			*path = i;
+		else if (operands == 3)
+			*dest = i;
 	}
-	return 0;
 }
 
 int cairn_cli_forward(int argc, char **argv)
@@ -62,12 +63,31 @@ int cairn_cli_forward(int argc, char **argv)
 		        argv[1], path);
 		return 1;
 	}
-	/* get DEST: a fresh file next to DEST, made by us, renamed when complete. */
-	int di = !strcmp(argv[1], "get") ? get_dest(argc, argv) : 0;
+	/* get: the server only writes to the standard output; DEST (by default
+	 * PATH's last name, here) is a fresh file made by us, renamed when complete. */
 	autofree char *tmp = NULL;
 	autoclose int saved = -1;
 	char dash[] = "-";
-	const char *dest = di ? argv[di] : NULL;
+	const char *dest = NULL;
+	autofree char **args = xcalloc((size_t)argc + 2, sizeof(char *));
+	for (int i = 0; i < argc; i++)
+		args[i] = argv[i];
+	int nargs = argc;
+	if (!strcmp(argv[1], "get")) {
+		int pi, di;
+		get_operands(argc, argv, &pi, &di);
+		if (di && strcmp(argv[di], "-")) {
+			dest = argv[di];
+			args[di] = dash;
+		} else if (pi && !di) {
+			dest = strrchr(argv[pi], '/') ? strrchr(argv[pi], '/') + 1 : argv[pi];
+			args[nargs++] = dash;
+		}
+		if (dest && (!*dest || !strcmp(dest, ".") || !strcmp(dest, ".."))) {
+			fprintf(stderr, "cairn get: name the destination file\n");
+			return 2;
+		}
+	}
 	if (dest) {
 		tmp = xasprintf("%s.cairn-get.%d", dest, (int)getpid());
 		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -83,13 +103,12 @@ int cairn_cli_forward(int argc, char **argv)
 			return 1;
 		}
 		close(fd);
-		argv[di] = dash;
 	}
 	int code = 1;
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	char type = 0;
-	if (cairn_rcmd_send(conn, argc - 1, argv + 1, NULL) < 0 ||
+	if (cairn_rcmd_send(conn, nargs - 1, args + 1, NULL) < 0 ||
 	    cairn_wire_recv(conn, &type, &buf, &len, &cap) < 0) {
 		fprintf(stderr, "cairn %s: lost the Cairn server at %s\n", argv[1], path);
 	} else if (type == RC_ERR) {

@@ -164,6 +164,15 @@ int cairn_cli_authorize(struct session *s, const char *cmd, const char *vol, int
 		        "who may use it\n",
 		        cmd, vol, state.owner ? state.owner : "nobody on record");
 		rv = -1;
+	} else if (need > 1 && !owner && state.nshares == 0) {
+		/* Without shares every job of the workspace may write the volume, but
+		 * removing or rolling it back from the CLI needs a grant of one's own:
+		 * the server cannot tell who belongs to a workspace. */
+		fprintf(stderr,
+		        "cairn %s: volume %s is not shared: only its owner (%s) or an admin may "
+		        "change it from the command line\n",
+		        cmd, vol, state.owner ? state.owner : "unknown");
+		rv = -1;
 	} else if (have < need) {
 		fprintf(
 		    stderr,

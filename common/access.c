@@ -66,7 +66,7 @@ static bool is_owner(const struct cairn_vstate *vs, const struct cairn_user *u)
 enum cairn_access cairn_access_for(const struct cairn_config *cfg, const struct cairn_vstate *vs,
                                    const struct cairn_user *u)
 {
-	if (vs->nshares == 0 || cairn_is_admin(cfg, u) || is_owner(vs, u))
+	if (cairn_is_admin(cfg, u) || is_owner(vs, u) || (vs->nshares == 0 && !vs->shares_invalid))
 		return CAIRN_ACCESS_RW;
 	enum cairn_access best = CAIRN_ACCESS_NONE;
 	for (size_t i = 0; i < vs->nshares && best != CAIRN_ACCESS_RW; i++) {

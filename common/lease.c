@@ -116,6 +116,11 @@ static int parse_state(const char *text, size_t len, struct cairn_vstate *s, str
 		s->last_used = json_integer_value(json_object_get(last, "time"));
 	}
 	json_t *shares = json_object_get(o, "shares");
+	/* Shares that cannot be read grant nothing, and close the volume to all
+	 * but its owner and admins rather than open it to everyone. */
+	s->shares_invalid =
+	    json_is_true(json_object_get(o, "shares_invalid")) ||
+	    (shares && (!json_is_array(shares) || json_array_size(shares) > CAIRN_SHARES_MAX));
 	if (json_is_array(shares) && json_array_size(shares) <= CAIRN_SHARES_MAX) {
 		s->shares = xcalloc(json_array_size(shares) + 1, sizeof(*s->shares));
 		size_t i;
@@ -129,7 +134,8 @@ static int parse_state(const char *text, size_t len, struct cairn_vstate *s, str
 			    (strcmp(kind, "user") && strcmp(kind, "group")) ||
 			    (strcmp(mode, "ro") && strcmp(mode, "rw"))) {
 				free(name);
-				continue; /* a malformed share grants nothing */
+				s->shares_invalid = true;
+				continue;
 			}
 			s->shares[s->nshares++] =
 			    (struct cairn_share){.group = !strcmp(kind, "group"),
@@ -179,6 +185,8 @@ static char *state_json(const struct cairn_vstate *s)
 		                    json_pack("{s:s,s:s,s:I}", "job", s->last_job, "user",
 		                              s->last_user ? s->last_user : "", "time",
 		                              (json_int_t)s->last_used));
+	if (s->shares_invalid)
+		json_object_set_new(o, "shares_invalid", json_true());
 	if (s->nshares) {
 		json_t *arr = json_array();
 		for (size_t i = 0; i < s->nshares; i++)
@@ -381,6 +389,7 @@ static void next_of(const struct cairn_vstate *cur, struct cairn_vstate *n, cons
 	n->last_user = cur->last_user ? xstrdup(cur->last_user) : NULL;
 	n->last_used = cur->last_used;
 	copy_shares(cur, n);
+	n->shares_invalid = cur->shares_invalid;
 }
 
 /* The job that takes the lease is the volume's latest user; the first one
@@ -595,6 +604,7 @@ int cairn_vstate_share(struct cairn_store *st, const char *ws, const char *vol, 
 		}
 		next_of(&cur, &next, remove ? "unshare" : "share");
 		cairn_vstate_free(&cur);
+		next.shares_invalid = false; /* the owner or an admin sets them anew */
 		if (!change_share(&next, group, name, rw, remove)) {
 			cairn_vstate_free(&next);
 			cairn_setuerr(err, "volume %s is not shared with %s %s", vol,

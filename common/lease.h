@@ -52,6 +52,7 @@ struct cairn_vstate {
 	/* No shares: every member of the workspace may use the volume. */
 	struct cairn_share *shares;
 	size_t nshares;
+	bool shares_invalid; /* unreadable shares: only the owner and admins */
 };
 
 struct cairn_lease {

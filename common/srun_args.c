@@ -128,8 +128,43 @@ static const struct srun_opt *by_letter(char c)
 	return NULL;
 }
 
+/* An option's value that srun would take for something outside the sandbox. */
+static bool bad_value(const struct srun_opt *o, const char *v, char *why, size_t whylen)
+{
+	if (!v)
+		return false;
+	/* A node list with a '/' is a file srun reads (as the user, outside). */
+	if ((!strcmp(o->name, "nodelist") || !strcmp(o->name, "exclude")) && strchr(v, '/')) {
+		snprintf(why, whylen,
+		         "srun option --%s with a file name is not available inside the sandbox: "
+		         "srun would read that file outside it; list the nodes instead",
+		         o->name);
+		return true;
+	}
+	/* Variables the step's processes must not get from inside (the sandbox keeps
+	 * the descriptor PMI_FD names, for instance). */
+	if (!strcmp(o->name, "export") &&
+	    (strstr(v, "PMI") || strstr(v, "SLURM_") || strstr(v, "LD_") || strstr(v, "SPANK"))) {
+		snprintf(why, whylen,
+		         "srun option --export with PMI*, SLURM_*, LD_* or SPANK* variables is not "
+		         "available inside the sandbox; set them in the command instead");
+		return true;
+	}
+	return false;
+}
+
 int cairn_srun_check_args(char *const *argv, size_t argc, char *why, size_t whylen)
 {
+	/* srun splits its arguments at every ":" into the components of a
+	 * heterogeneous step, each with options of its own: none is checked, so none
+	 * is allowed, wherever it stands. */
+	for (size_t i = 1; i < argc; i++)
+		if (!strcmp(argv[i], ":")) {
+			snprintf(why, whylen,
+			         "srun's ':' (heterogeneous steps) is not available inside the "
+			         "sandbox; start one srun per component");
+			return -1;
+		}
 	for (size_t i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--"))
@@ -149,8 +184,11 @@ int cairn_srun_check_args(char *const *argv, size_t argc, char *why, size_t whyl
 				refuse(why, whylen, copy, 0);
 				return -1;
 			}
+			const char *v = eq ? eq + 1 : NULL;
 			if (o->arg == ARG_REQUIRED && !eq)
-				i++; /* its value is the next word, whatever it looks like */
+				v = ++i < argc ? argv[i] : NULL; /* the next word, whatever it is */
+			if (bad_value(o, v, why, whylen))
+				return -1;
 			continue;
 		}
 		/* A cluster of short options: "-l", "-n2", "-ln", "2". */
@@ -162,10 +200,13 @@ int cairn_srun_check_args(char *const *argv, size_t argc, char *why, size_t whyl
 			}
 			if (o->arg == ARG_NONE)
 				continue;
-			/* The rest of the word is the value; a required one may be the next word.
-			 */
+			/* The rest of the word is the value; a required one may be the next
+			 * word. */
+			const char *v = p[1] ? p + 1 : NULL;
 			if (!p[1] && o->arg == ARG_REQUIRED)
-				i++;
+				v = ++i < argc ? argv[i] : NULL;
+			if (bad_value(o, v, why, whylen))
+				return -1;
 			break;
 		}
 	}
@@ -174,9 +215,11 @@ int cairn_srun_check_args(char *const *argv, size_t argc, char *why, size_t whyl
 
 bool cairn_srun_env_allowed(const char *entry)
 {
-	static const char *const denied_prefix[] = {"LD_",     "SLURM_", "SRUN_",  "SALLOC_",
-	                                            "SBATCH_", "SPANK_", "_SLURM", "MALLOC_",
-	                                            "PMI_",    "PMIX_",  "GLIBC_"};
+	/* What srun, libc, the loader or libraries of srun's plugins would read. */
+	static const char *const denied_prefix[] = {
+	    "LD_",     "SLURM_", "SRUN_",  "SALLOC_", "SBATCH_", "SPANK_",   "_SLURM",
+	    "MALLOC_", "PMI_",   "PMIX_",  "GLIBC_",  "LUA_",    "OPENSSL_", "HWLOC_",
+	    "SSL_",    "CURL_",  "MUNGE_", "UCX_",    "PRTE_"};
 	/* glibc's own list of what a setuid program must not trust, and the like. */
 	static const char *const denied[] = {
 	    "GCONV_PATH",  "GETCONF_DIR", "HOSTALIASES", "LOCALDOMAIN",

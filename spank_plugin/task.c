@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "creds.h"
@@ -88,9 +89,17 @@ int cairn_task_init_privileged(spank_t sp, const struct plugin_args *args)
 		    argv[0][0] == '/' && strrchr(argv[0], '/') != argv[0])
 			keep_dir = strndup(argv[0], (size_t)(strrchr(argv[0], '/') - argv[0]));
 		/* The lock-down keeps an MPI task's PMI socket: tell it which fd. */
+		/* Only a socket: PMI_FD is in the step's environment, which a job can
+		 * set, and the descriptor it names is kept open into the sandbox. */
 		char pmi[16];
-		if (spank_getenv(sp, "PMI_FD", pmi, sizeof(pmi)) == ESPANK_SUCCESS)
+		unsigned long long pfd;
+		struct stat psb;
+		if (spank_getenv(sp, "PMI_FD", pmi, sizeof(pmi)) == ESPANK_SUCCESS &&
+		    parse_uint(pmi, 65535, &pfd) == 0 && fstat((int)pfd, &psb) == 0 &&
+		    S_ISSOCK(psb.st_mode))
 			setenv("PMI_FD", pmi, 1);
+		else
+			unsetenv("PMI_FD");
 		char cgroup[96];
 		snprintf(cgroup, sizeof(cgroup), "cairn/job%s/%u.%u", id, step_id, task_id);
 		/* Steps from inside go through cairn-srun, installed beside this plugin. */

@@ -191,6 +191,35 @@ check "cli as user: ... but not for someone else" [ $? = 1 ]
 user "$OTHER" fork perm their-fork
 check "cli as user: a reader forks a volume into one of their own" \
 	sh -c "'$CAIRN' show their-fork | grep -q '^Owner: *$OTHER\$'"
+user "$OTHER" get perm small
+check "cli as user: get without DEST writes PATH's name in the user's directory, as the user" \
+	[ "$(cat "$T/w-$OTHER/small" 2>/dev/null):$(stat -c %U "$T/w-$OTHER/small" 2>/dev/null)" = "fine:$OTHER" ]
+# A request made by hand, naming a DEST for root to write: refused, nothing written.
+runuser -u "$OTHER" -- python3 - "$T/cli.sock" "$T/root-wrote-this" >"$T/out" 2>&1 <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+def frame(t, b=b""):
+    return t.encode() + len(b).to_bytes(4, "little") + b
+for a in ["get", "perm", "small", sys.argv[2]]:
+    s.sendall(frame("a", a.encode()))
+for i, t in enumerate("012"):
+    socket.send_fds(s, [frame(t)], [i])
+s.sendall(frame("r"))
+reply = s.recv(64)
+print(reply[:1].decode(), reply[5:].decode(errors="replace"))
+PY
+runuser_pid=$!
+wait $runuser_pid
+check "cli as user: the server refuses a DEST other than '-' (root writes nowhere)" \
+	bash -c "[ ! -e '$T/root-wrote-this' ] && grep -q '^x 512' '$T/out'"
+"$CAIRN" create open-vol --owner "$OWNER" >/dev/null
+user "$OTHER" rm open-vol
+rc=$?
+check "cli as user: an unshared volume is removed only by its owner or an admin" \
+	bash -c "[ $rc = 1 ] && grep -q 'is not shared: only its owner' '$T/err' && '$CAIRN' show open-vol >/dev/null"
+user "$OWNER" rm open-vol
+check "cli as user: ... its owner removes it" [ $? = 0 ]
 user "$OWNER" run -- true
 check "cli as user: cairn run is not served (it needs root)" [ $? = 1 ]
 user "$OWNER" lint /dev/null

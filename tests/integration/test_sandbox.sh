@@ -289,6 +289,10 @@ for o in "--output=$OTHER_VARTMP_FILE.leak" "--error=$OTHER_VARTMP_FILE.leak" \
 	srun "$o" true 2>>refused.err
 	echo "refused_rc=$?"
 done
+srun -n1 true : --output="$OTHER_VARTMP_FILE.leak" true 2>>refused.err
+echo "refused_rc=$?"
+srun -w "$OTHER_VARTMP_FILE" true 2>>refused.err
+echo "refused_rc=$?"
 echo "refusals=$(grep -c 'is not available inside the sandbox' refused.err)"
 LD_PRELOAD=/nonexistent-$TAG.so GCONV_PATH=/x SLURM_JOB_ID=1 srun -n1 --export=ALL \
 	bash -c 'echo "step_env=${LD_PRELOAD:-none}/${GCONV_PATH:-none}/$SLURM_JOB_ID"' 2>/dev/null
@@ -695,9 +699,9 @@ check "sandbox(step): a task killed by SIGUSR1 makes srun fail" matches "$(value
 check "sandbox(step): the batch step saw its own job id" [ "$(value "$fs" batch_job)" = "$js" ]
 check "sandbox(step): LD_PRELOAD, GCONV_PATH and SLURM_JOB_ID from inside do not reach srun" \
 	[ "$(value "$fs" step_env)" = "none/none/$js" ]
-check "sandbox(step): options that open files or run programs outside, or name another job, are refused" \
+check "sandbox(step): options that open or read files or run programs outside, name another job, or add heterogeneous components (':') are refused" \
 	[ "$(sed -n 's/^refused_rc=//p' "$fs" | sort -u | tr '\n' ,)" = "1," ]
-check "sandbox(step): each refusal names the option and the cause" [ "$(value "$fs" refusals)" = 10 ]
+check "sandbox(step): each refusal names the option and the cause" [ "$(value "$fs" refusals)" = 12 ]
 check "sandbox(step): a refused --output wrote nothing outside" [ ! -e "$OTHER_VARTMP/secret.leak" ]
 check "sandbox(step): srun inside is Cairn's client" matches "$(value "$fs" step_srun)" '[1-9][0-9]*'
 check "sandbox(step): the job with steps completes" [ "$(job_state "$js")" = COMPLETED ]

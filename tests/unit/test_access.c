@@ -63,6 +63,12 @@ int main(void)
 	CHECK("access: an AdminGroup that does not exist makes nobody admin",
 	      !cairn_is_admin(&cfg, &bob) &&
 	          cairn_access_for(&cfg, &vs, &bob) == CAIRN_ACCESS_NONE);
+	struct cairn_config plain = {0};
+	struct cairn_vstate broken = {
+	    .rev = 2, .owner = "alice", .owner_uid = 5001, .shares_invalid = true};
+	CHECK("access: unreadable shares close the volume to others",
+	      cairn_access_for(&plain, &broken, &bob) == CAIRN_ACCESS_NONE &&
+	          cairn_access_for(&plain, &broken, &alice) == CAIRN_ACCESS_RW);
 	char conf[] = "/tmp/cairn-test-slurm.conf.XXXXXX";
 	int fd = mkstemp(conf);
 	if (fd >= 0) {

@@ -73,6 +73,17 @@ int main(void)
 	refused("--bcast=/x true", "copies files");
 	refused("--multi-prog conf", "configuration file");
 	refused("-n1 --uid=0 true", "--uid is not available");
+	/* Components of a heterogeneous step would escape the checks. */
+	refused("-n1 true : --output=/home/u/.bashrc true", "heterogeneous steps");
+	refused("true :", "heterogeneous steps");
+	/* Values srun takes for files outside, or variables for the step. */
+	refused("-w /home/u/.ssh/id_rsa true", "with a file name");
+	refused("--nodelist=./hosts true", "with a file name");
+	refused("-x/etc/passwd true", "with a file name");
+	accepted("-w node[1-4] -x node5 true");
+	refused("--export=ALL,PMI_FD=5 true", "PMI*");
+	refused("--export ALL,LD_PRELOAD=/x.so true", "LD_*");
+	accepted("--export=ALL,OMP_NUM_THREADS=4 true");
 	/* Abbreviations (getopt would take them) and unknown options. */
 	refused("--outp=x true", "--outp is not available");
 	refused("--ntask=2 true", "--ntask is not available");
@@ -102,5 +113,8 @@ int main(void)
 	CHECK("srun env: SLURM_NTASKSX is not SLURM_NTASKS",
 	      !cairn_srun_env_allowed("SLURM_NTASKSX=1"));
 	CHECK("srun env: an entry without = is dropped", !cairn_srun_env_allowed("PATH"));
+	CHECK("srun env: LUA_PATH and OPENSSL_CONF are dropped",
+	      !cairn_srun_env_allowed("LUA_PATH=/x/?.lua") &&
+	          !cairn_srun_env_allowed("OPENSSL_CONF=/x"));
 	TAP_DONE();
 }
