@@ -27,17 +27,6 @@
 #define REQUEST_TIMEOUT_S 30  /* to send the request */
 #define COMMAND_TIMEOUT_S 3600
 
-/* What a user may ask for: the volume commands (lint and run are not). */
-static const struct {
-	const char *name;
-	int (*fn)(int, char **);
-} served[] = {
-    {"list", cmd_list},         {"show", cmd_show},       {"ls", cmd_ls},
-    {"get", cmd_get},           {"rm", cmd_rm},           {"create", cmd_create},
-    {"share", cmd_share},       {"unshare", cmd_unshare}, {"versions", cmd_versions},
-    {"rollback", cmd_rollback}, {"fork", cmd_fork},
-};
-
 static void __attribute__((noreturn)) serve_one(int conn)
 {
 	struct ucred cred;
@@ -57,11 +46,9 @@ static void __attribute__((noreturn)) serve_one(int conn)
 	}
 	if (cairn_rcmd_recv(conn, &r, NULL) < 0)
 		_exit(1);
-	int (*fn)(int, char **) = NULL;
-	for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++)
-		if (!strcmp(r.argv[0], served[i].name))
-			fn = served[i].fn;
-	if (!fn) {
+	/* The volume commands only (lint and run are not for the server). */
+	const struct cairn_command *cmd = cairn_command_find(r.argv[0]);
+	if (!cmd || !cmd->served) {
 		autofree char *line =
 		    xasprintf("cairn: '%s' is not available through the Cairn server", r.argv[0]);
 		cairn_wire_send_str(conn, RC_ERR, line);
@@ -72,7 +59,7 @@ static void __attribute__((noreturn)) serve_one(int conn)
 			_exit(1);
 	if (u.uid != 0)
 		cairn_cli_caller = &u;
-	int code = fn((int)r.argc, r.argv);
+	int code = cmd->fn((int)r.argc, r.argv);
 	fflush(NULL);
 	char st[16];
 	snprintf(st, sizeof(st), "%d", (code & 0xff) << 8);

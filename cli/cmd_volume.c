@@ -113,13 +113,7 @@ static void describe_meta(const struct cairn_vstate *vs, json_t *j, char *owner,
 	                                             vs->last_user ? vs->last_user : "", "time",
 	                                             (json_int_t)vs->last_used)
 	                                 : json_null());
-	json_t *shares = json_array();
-	for (size_t i = 0; i < vs->nshares; i++)
-		json_array_append_new(shares, json_pack("{s:s,s:s,s:s}", "kind",
-		                                        vs->shares[i].group ? "group" : "user",
-		                                        "name", vs->shares[i].name, "mode",
-		                                        vs->shares[i].rw ? "rw" : "ro"));
-	json_object_set_new(j, "shares", shares);
+	json_object_set_new(j, "shares", cairn_shares_json(vs));
 	if (vs->owner)
 		snprintf(owner, olen, "%s", vs->owner);
 	if (vs->created)

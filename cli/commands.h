@@ -3,6 +3,8 @@
 #ifndef CAIRN_COMMANDS_H
 #define CAIRN_COMMANDS_H
 
+#include <stdbool.h>
+
 #define CAIRN_VERSION "0.1.0"
 
 /* Where `cairn serve` answers users without root (CAIRN_CLI_SOCKET overrides it
@@ -23,6 +25,14 @@ int cmd_versions(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
 int cmd_fork(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+
+struct cairn_command {
+	const char *name;
+	int (*fn)(int, char **);
+	bool served; /* run by `cairn serve` for users without root */
+};
+/* The subcommand called name, or NULL. */
+const struct cairn_command *cairn_command_find(const char *name);
 
 /* Run a volume command through `cairn serve` (for users without root): the exit
  * status, or -1 if cmd is not one the server runs. */

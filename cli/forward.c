@@ -16,10 +16,6 @@
 #include "util.h"
 #include "wire.h"
 
-static const char *const forwarded[] = {"list",     "show",     "ls",    "get",
-                                        "rm",       "create",   "share", "unshare",
-                                        "versions", "rollback", "fork",  NULL};
-
 /* get's operands: the index in argv of PATH (the second) and of DEST (the
  * third, 0 if absent), as get's own option parsing reads them. */
 static void get_operands(int argc, char **argv, int *path, int *dest)
@@ -45,10 +41,8 @@ static void get_operands(int argc, char **argv, int *path, int *dest)
 
 int cairn_cli_forward(int argc, char **argv)
 {
-	bool known = false;
-	for (const char *const *f = forwarded; *f; f++)
-		known = known || !strcmp(argv[1], *f);
-	if (!known)
+	const struct cairn_command *c = cairn_command_find(argv[1]);
+	if (!c || !c->served)
 		return -1;
 	const char *path = getenv("CAIRN_CLI_SOCKET");
 	if (!path || !*path)

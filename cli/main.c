@@ -54,19 +54,9 @@ int main(int argc, char **argv)
 		if (code >= 0)
 			return code;
 	}
-	static const struct {
-		const char *name;
-		int (*fn)(int, char **);
-	} cmds[] = {
-	    {"lint", cmd_lint},       {"list", cmd_list},         {"show", cmd_show},
-	    {"ls", cmd_ls},           {"get", cmd_get},           {"run", cmd_run},
-	    {"rm", cmd_rm},           {"create", cmd_create},     {"share", cmd_share},
-	    {"unshare", cmd_unshare}, {"versions", cmd_versions}, {"rollback", cmd_rollback},
-	    {"fork", cmd_fork},       {"serve", cmd_serve},
-	};
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(cmd, cmds[i].name))
-			return cmds[i].fn(argc - 1, argv + 1);
+	const struct cairn_command *c = cairn_command_find(cmd);
+	if (c)
+		return c->fn(argc - 1, argv + 1);
 	fprintf(stderr, "cairn: unknown command \"%s\"; see 'cairn --help'\n", cmd);
 	return 2;
 }

@@ -165,6 +165,17 @@ static int parse_state(const char *text, size_t len, struct cairn_vstate *s, str
 	return 0;
 }
 
+json_t *cairn_shares_json(const struct cairn_vstate *s)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < s->nshares; i++)
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "kind",
+		                                     s->shares[i].group ? "group" : "user", "name",
+		                                     s->shares[i].name, "mode",
+		                                     s->shares[i].rw ? "rw" : "ro"));
+	return arr;
+}
+
 static char *state_json(const struct cairn_vstate *s)
 {
 	json_t *o = json_pack("{s:I,s:I,s:i,s:I,s:I}", "rev", (json_int_t)s->rev, "epoch",
@@ -187,15 +198,8 @@ static char *state_json(const struct cairn_vstate *s)
 		                              (json_int_t)s->last_used));
 	if (s->shares_invalid)
 		json_object_set_new(o, "shares_invalid", json_true());
-	if (s->nshares) {
-		json_t *arr = json_array();
-		for (size_t i = 0; i < s->nshares; i++)
-			json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "kind",
-			                                     s->shares[i].group ? "group" : "user",
-			                                     "name", s->shares[i].name, "mode",
-			                                     s->shares[i].rw ? "rw" : "ro"));
-		json_object_set_new(o, "shares", arr);
-	}
+	if (s->nshares)
+		json_object_set_new(o, "shares", cairn_shares_json(s));
 	if (s->held)
 		json_object_set_new(
 		    o, "holder",

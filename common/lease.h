@@ -10,6 +10,7 @@
 #ifndef CAIRN_LEASE_H
 #define CAIRN_LEASE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -73,6 +74,9 @@ int cairn_vstate_put(struct cairn_store *st, const char *ws, const char *vol,
 /* Revision history from oldest kept to newest (for `cairn show` and checkers). */
 int cairn_vstate_history(struct cairn_store *st, const char *ws, const char *vol,
                          struct cairn_vstate **out, size_t *n, struct cairn_err *err);
+
+/* The shares as a JSON list of {"kind", "name", "mode"} (a new reference). */
+json_t *cairn_shares_json(const struct cairn_vstate *s);
 
 /* Create the volume's state (revision 1, version 0) owned by owner/owner_uid.
  * CAIRN_STORE_EXISTS if the volume exists already. */

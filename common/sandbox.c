@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "rcmd.h"
 #include "srun_broker.h"
 #include "tree.h"
 
@@ -38,17 +39,7 @@ static void block_all(sigset_t *old)
 /* Exit the way the task did: the same code, or death by the same signal. */
 static void __attribute__((noreturn)) exit_like(int status)
 {
-	if (WIFSIGNALED(status)) {
-		int sig = WTERMSIG(status);
-		signal(sig, SIG_DFL);
-		sigset_t s;
-		sigemptyset(&s);
-		sigaddset(&s, sig);
-		sigprocmask(SIG_UNBLOCK, &s, NULL);
-		kill(getpid(), sig);
-		_exit(128 + sig);
-	}
-	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+	_exit(cairn_rcmd_exit_like(status));
 }
 
 /* Forward every signal to `to` until `child` exits; return its wait status. */
