@@ -21,6 +21,9 @@ ALL_LDFLAGS = -Wl,-z,relro -Wl,-z,now $(LDFLAGS)
 LIBS = -ljansson -lcrypto -lcurl -lseccomp -lcgroup -lxml2
 
 BUILD ?= build
+VERSION := $(shell sed -n 's/.*CAIRN_VERSION "\(.*\)".*/\1/p' cli/commands.h)
+# The source tree without build outputs, for the packages.
+SOURCE_TAR = tar --exclude=./build --exclude=./build-asan --exclude=./.git -cf - .
 COMMON_SRC = $(wildcard common/*.c)
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
 PLUGIN_SRC = $(wildcard spank_plugin/*.c)
@@ -32,7 +35,7 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 PROGS = $(BUILD)/spank_cairn.so $(BUILD)/cairn-srun $(BUILD)/cairn-prolog $(BUILD)/cairn-epilog $(BUILD)/cairn
 
-.PHONY: all install deps check unit asan demo bench clean format format-check lint-c
+.PHONY: all install deps check unit asan demo bench clean format format-check lint-c deb rpm
 all: $(PROGS)
 
 $(BUILD)/%.o: %.c $(wildcard common/*.h spank_plugin/*.h cli/*.h slurm_common/*.h)
@@ -113,6 +116,26 @@ lint-c:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 		--inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Icommon \
 		-Islurm_common common spank_plugin prolog epilog cli slurm_common
+
+# Debian package (dh, hardening on), built against the installed libslurm-dev.
+deb:
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/cairn-$(VERSION)
+	$(SOURCE_TAR) | tar -xf - -C $(BUILD)/deb/cairn-$(VERSION)
+	cp -r packaging/debian $(BUILD)/deb/cairn-$(VERSION)/debian
+	cd $(BUILD)/deb/cairn-$(VERSION) && dpkg-buildpackage -b -us -uc
+	@ls $(BUILD)/deb/*.deb
+
+# RPM, from packaging/cairn.spec (--nodeps: the build dependencies are checked
+# by the build itself, so that an RPM can also be made on a Debian machine).
+rpm:
+	rm -rf $(BUILD)/rpm && mkdir -p $(BUILD)/rpm/SOURCES $(BUILD)/rpm/cairn-$(VERSION)
+	$(SOURCE_TAR) | tar -xf - -C $(BUILD)/rpm/cairn-$(VERSION)
+	tar -czf $(BUILD)/rpm/SOURCES/cairn-$(VERSION).tar.gz -C $(BUILD)/rpm cairn-$(VERSION)
+	rpmbuild -bb --nodeps --define "_topdir $(abspath $(BUILD)/rpm)" \
+		--define "cairn_version $(VERSION)" \
+		--define "slurm_version $$(pkg-config --modversion slurm 2>/dev/null || echo unknown)" \
+		packaging/cairn.spec
+	@find $(BUILD)/rpm/RPMS -name '*.rpm'
 
 clean:
 	rm -rf build build-asan
