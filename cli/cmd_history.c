@@ -22,6 +22,8 @@ static int open_volume(struct session *s, const struct common_opts *o, const cha
 {
 	struct cairn_err err = {0};
 	int exists = 0;
+	memset(s, 0, sizeof(*s)); /* closed by the caller whatever happens */
+	cairn_manifest_init(head);
 	if (cairn_name_check(vol, err.msg, sizeof(err.msg)) < 0) {
 		fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
 		return -1;
@@ -236,6 +238,62 @@ int cmd_fork(int argc, char **argv)
 	       vol, owner);
 	rv = 0;
 out:
+	cairn_manifest_free(&head);
+	cairn_cli_close_session(&s);
+	return rv;
+}
+
+int cmd_history(int argc, char **argv)
+{
+	struct common_opts o;
+	const char *usage = "history VOLUME [--workspace W] [--json]";
+	int r = cairn_cli_parse_common(argc, argv, &o, usage);
+	if (r >= 0)
+		return r;
+	if (argc - o.first_arg != 1) {
+		fprintf(stderr, "Usage: cairn %s\n", usage);
+		return 2;
+	}
+	const char *vol = argv[o.first_arg];
+	struct session s;
+	struct cairn_manifest head;
+	struct cairn_err err = {0};
+	struct cairn_vstate *revs = NULL;
+	size_t n = 0;
+	int rv = 1;
+	cairn_manifest_init(&head);
+	if (open_volume(&s, &o, "history", vol, 1, &head) < 0)
+		goto out;
+	if (cairn_vstate_history(s.st, s.ws, vol, &revs, &n, &err) < 0) {
+		fprintf(stderr, "cairn history: %s\n", err.msg);
+		goto out;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *a = revs[i].activity ? json_loads(revs[i].activity, 0, NULL) : NULL;
+		if (!json_is_object(a)) {
+			json_decref(a);
+			continue;
+		}
+		if (o.json) {
+			json_object_set_new(a, "time", json_integer(revs[i].time));
+			json_array_append(arr, a);
+		} else {
+			cairn_cli_print_activity(revs[i].time, a);
+		}
+		json_decref(a);
+	}
+	if (o.json) {
+		char *t = json_dumps(arr, JSON_INDENT(2));
+		printf("%s\n", t);
+		free(t);
+	}
+	json_decref(arr);
+	rv = 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		cairn_vstate_free(&revs[i]);
+	free(revs);
 	cairn_manifest_free(&head);
 	cairn_cli_close_session(&s);
 	return rv;

@@ -255,6 +255,8 @@ int cmd_show(int argc, char **argv)
 	              sizeof(used));
 	shares = state.nshares ? cairn_shares_text(&state)
 	                       : xstrdup("none: every job of the workspace may use it");
+	json_t *last = state.last_activity ? json_loads(state.last_activity, 0, NULL) : NULL;
+	int64_t last_time = state.last_used;
 	cairn_vstate_free(&state);
 	struct name_list conflicts = {0};
 	autofree char *cprefix = xasprintf("%s/volumes/%s/conflicts/", s.ws, vol);
@@ -275,6 +277,7 @@ int cmd_show(int argc, char **argv)
 		json_object_set_new(j, "lease", lease);
 		json_object_set_new(j, "conflicts", cs);
 		json_object_update(j, meta);
+		json_object_set(j, "last_activity", last ? last : json_null());
 		lease = NULL;
 		char *t = json_dumps(j, JSON_INDENT(2));
 		printf("%s\n", t);
@@ -294,6 +297,10 @@ int cmd_show(int argc, char **argv)
 		for (size_t i = 0; i < va.n; i++)
 			printf(" %u", va.v[i]);
 		printf("\nLease:      %s\n", lease && !json_is_null(lease) ? lease_text : "free");
+		if (json_is_object(last)) {
+			printf("Last job:   ");
+			cairn_cli_print_activity(last_time, last);
+		}
 		for (size_t i = 0; i < conflicts.n; i++)
 			printf("%s %s  (refused commit; read it with: cairn ls %s --conflict %s)\n",
 			       i ? "           " : "Conflicts: ", conflicts.v[i], vol,
@@ -301,6 +308,7 @@ int cmd_show(int argc, char **argv)
 	}
 	json_decref(lease);
 	json_decref(meta);
+	json_decref(last);
 	cairn_strv_free(conflicts.v, conflicts.n);
 	free(va.v);
 	cairn_manifest_free(&m);

@@ -17,6 +17,7 @@ static const struct cairn_command table[] = {
     {"versions", cmd_versions, true},
     {"rollback", cmd_rollback, true},
     {"fork", cmd_fork, true},
+    {"history", cmd_history, true},
     {"serve", cmd_serve, false},
 };
 

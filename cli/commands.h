@@ -24,6 +24,7 @@ int cmd_unshare(int argc, char **argv);
 int cmd_versions(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
 int cmd_fork(int argc, char **argv);
+int cmd_history(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
 struct cairn_command {

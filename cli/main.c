@@ -24,6 +24,7 @@ static void usage(FILE *f)
 	           "  versions VOLUME          list a volume's versions\n"
 	           "  rollback VOLUME VERSION  make an old version current again (as a new one)\n"
 	           "  fork VOLUME NEW          a new volume from VOLUME's current version\n"
+	           "  history VOLUME           what each job did with the volume\n"
 	           "  run [--volume NAME:PATH[:ro]]... [--user NAME] -- COMMAND...\n"
 	           "                           run COMMAND with volumes, without Slurm (as root)\n"
 	           "  serve [--socket PATH]    answer the volume commands of users without root\n"

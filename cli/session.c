@@ -185,3 +185,32 @@ int cairn_cli_authorize(struct session *s, const char *cmd, const char *vol, int
 	cairn_vstate_free(&state);
 	return rv;
 }
+
+void cairn_cli_print_activity(int64_t time, json_t *a)
+{
+	char when[32], fetched[32], uploaded[32];
+	cairn_cli_fmt_time(when, sizeof(when), time);
+	json_t *h = json_object_get(a, "hydrate"), *sy = json_object_get(a, "sync");
+	fmt_bytes(fetched, sizeof(fetched),
+	          (uint64_t)json_integer_value(json_object_get(h, "fetched_bytes")));
+	fmt_bytes(uploaded, sizeof(uploaded),
+	          (uint64_t)json_integer_value(json_object_get(sy, "uploaded_bytes")));
+	printf("%s  job %s (%s): waited %.1f s for the lease; fetched %lld files (%s, %lld from "
+	       "cache) in %.2f s; ",
+	       when, json_string_value(json_object_get(a, "job")),
+	       json_string_value(json_object_get(a, "user")),
+	       json_real_value(json_object_get(a, "lease_wait_s")),
+	       (long long)json_integer_value(json_object_get(h, "fetched")), fetched,
+	       (long long)json_integer_value(json_object_get(h, "cached")),
+	       json_real_value(json_object_get(h, "seconds")));
+	if (json_is_object(sy) && json_is_true(json_object_get(sy, "committed")))
+		printf("synced version %lld: %lld files uploaded (%s), %lld deleted in %.2f s\n",
+		       (long long)json_integer_value(json_object_get(sy, "version")),
+		       (long long)json_integer_value(json_object_get(sy, "uploaded")), uploaded,
+		       (long long)json_integer_value(json_object_get(sy, "deleted")),
+		       json_real_value(json_object_get(sy, "seconds")));
+	else if (json_is_object(sy))
+		printf("no changes\n");
+	else
+		printf("not synced: %s\n", json_string_value(json_object_get(a, "sync_error")));
+}

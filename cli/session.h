@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <jansson.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -45,6 +46,9 @@ int cairn_cli_authorize(struct session *s, const char *cmd, const char *vol, int
                         bool owner_only);
 /* Is the caller an admin (root, AdminGroup)? */
 bool cairn_cli_admin(const struct session *s);
+
+/* One job's activity with a volume (see `cairn history`) as a line, at time. */
+void cairn_cli_print_activity(int64_t time, json_t *a);
 
 /* "2026-11-25 18:30:37", local time. */
 void cairn_cli_fmt_time(char *buf, size_t len, int64_t t);

@@ -33,6 +33,7 @@ void cairn_job_record_free(struct cairn_job_record *r)
 		free(r->vol[i].path);
 		free(r->vol[i].source);
 		free(r->vol[i].lease);
+		free(r->vol[i].activity);
 	}
 	memset(r, 0, sizeof(*r));
 }
@@ -102,6 +103,8 @@ int cairn_job_record_save(const struct cairn_config *cfg, const struct cairn_job
 		json_object_set_new(v, "version", json_integer(r->vol[i].version));
 		if (r->vol[i].lease)
 			json_object_set_new(v, "lease", json_string(r->vol[i].lease));
+		if (r->vol[i].activity)
+			json_object_set_new(v, "activity", json_string(r->vol[i].activity));
 		json_array_append_new(vols, v);
 	}
 	json_object_set_new(o, "volumes", vols);
@@ -194,6 +197,7 @@ int cairn_job_record_load(const struct cairn_config *cfg, const char *job_id,
 		jv->path = jstr(v, "path");
 		jv->source = jstr(v, "source");
 		jv->lease = jstr(v, "lease");
+		jv->activity = jstr(v, "activity");
 		jv->readonly = json_is_true(json_object_get(v, "readonly"));
 		jv->version = (unsigned)json_integer_value(json_object_get(v, "version"));
 		char why[CAIRN_ERRLEN];
@@ -262,6 +266,45 @@ static void note_wait(void *arg, const char *vol, const struct cairn_vstate *s)
 		cairn_job_record_line(w->rec, line);
 }
 
+/* What a job did with a volume, kept in the state revision that releases its
+ * lease (see `cairn history`): the lease wait and the hydrate at the start. */
+static char *activity_start(double lease_wait, const struct cairn_xfer_stats *h)
+{
+	json_t *o = json_pack("{s:f,s:{s:I,s:I,s:I,s:I,s:f}}", "lease_wait_s", lease_wait,
+	                      "hydrate", "files", (json_int_t)h->files, "fetched",
+	                      (json_int_t)h->moved, "fetched_bytes", (json_int_t)h->moved_bytes,
+	                      "cached", (json_int_t)h->cached, "seconds", h->seconds);
+	char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return t;
+}
+
+/* ... and the sync at the end (or why there was none). */
+static char *activity_end(const struct cairn_job_volume *jv, const struct cairn_job_record *rec,
+                          const struct cairn_xfer_stats *s, const char *failure)
+{
+	json_t *o = jv->activity ? json_loads(jv->activity, 0, NULL) : NULL;
+	if (!json_is_object(o)) {
+		json_decref(o);
+		o = json_object();
+	}
+	json_object_set_new(o, "job", json_string(rec->job_id ? rec->job_id : ""));
+	json_object_set_new(o, "user", json_string(rec->user ? rec->user : ""));
+	if (failure)
+		json_object_set_new(o, "sync_error", json_string(failure));
+	else if (s)
+		json_object_set_new(
+		    o, "sync",
+		    json_pack("{s:b,s:i,s:I,s:I,s:I,s:I,s:I,s:f}", "committed", s->committed,
+		              "version", (int)s->version, "files", (json_int_t)s->files, "uploaded",
+		              (json_int_t)s->moved, "uploaded_bytes", (json_int_t)s->moved_bytes,
+		              "deleted", (json_int_t)s->deleted, "too_large",
+		              (json_int_t)s->too_large, "seconds", s->seconds));
+	char *t = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return t;
+}
+
 /* The user's grant on the volume: CAIRN_ACCESS_RW or _RO, or -1 (a user error
  * in err when there is none, or when a new volume would pass
  * MaxVolumesPerWorkspace). */
@@ -318,6 +361,7 @@ static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st
 	    0)
 		return -1;
 	/* Writers hold the volume exclusively; readers see the last committed version. */
+	double t_lease = now_seconds();
 	if (writable) {
 		struct wait_note w = {.rec = rec, .live = js->live, .wait_s = cfg->lease_wait};
 		int r = cairn_lease_acquire(
@@ -330,6 +374,7 @@ static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st
 		struct cairn_err ignore = {0};
 		(void)cairn_volume_index_current(st, rec->workspace, vs->name, &ignore);
 	}
+	double t_hydrate = now_seconds();
 	/* A cache already holding the head version is its own target: no manifest
 	 * to fetch (the worker still checks every file against the state). */
 	unsigned cached = 0;
@@ -367,6 +412,7 @@ static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st
 	jv->source = xstrdup(cv.data_path);
 	jv->version = head.version;
 	jv->lease = writable ? cairn_lease_encode(&lease) : NULL;
+	jv->activity = activity_start(writable ? t_hydrate - t_lease : 0, &stats);
 	line = cairn_hydrate_summary(vs->name, &stats);
 	cairn_job_record_line(rec, line);
 	rv = 0;
@@ -577,6 +623,7 @@ int cairn_job_finish(const struct cairn_config *cfg, struct cairn_job_record *re
 		struct cairn_err verr = {0};
 		bool leased = jv->lease && cairn_lease_decode(jv->lease, &lease) == 0;
 		autofree char *tree = tree_of(jv->source);
+		autofree char *activity = NULL;
 		if (!tree || cairn_cache_open(cfg, rec->workspace, jv->name, &u, rec->job_id, tree,
 		                              &cv, &verr) < 0) {
 			autofree char *l = xasprintf("cairn: volume %s: %s", jv->name, verr.msg);
@@ -593,8 +640,10 @@ int cairn_job_finish(const struct cairn_config *cfg, struct cairn_job_record *re
 					    "were not committed: %s",
 					    jv->name, verr.msg);
 					cairn_job_record_line(rec, l);
+					activity = activity_end(jv, rec, NULL, verr.msg);
 					rv = -1;
 				} else {
+					activity = activity_end(jv, rec, &stats, NULL);
 					autofree char *l = cairn_sync_summary(jv->name, &stats);
 					cairn_job_record_line(rec, l);
 					if (stats.too_large) {
@@ -611,7 +660,12 @@ int cairn_job_finish(const struct cairn_config *cfg, struct cairn_job_record *re
 		/* Released after the commit, so the next holder starts from it. */
 		if (leased) {
 			struct cairn_err lerr = {0};
-			int r = cairn_lease_release(st, &lease, &lerr);
+			if (!activity)
+				activity =
+				    activity_end(jv, rec, NULL,
+				                 rec->error ? "the job failed before it ran"
+				                            : "the cache tree could not be opened");
+			int r = cairn_lease_release_noting(st, &lease, activity, &lerr);
 			if (r < 0 && r != CAIRN_LEASE_LOST) {
 				autofree char *l = xasprintf("cairn: volume %s: cannot release the "
 				                             "lease (it expires by itself): %s",

@@ -18,6 +18,7 @@ struct cairn_job_volume {
 	char *source; /* the cache tree to bind-mount */
 	char *lease;  /* the exclusive lease held for a writable volume (encoded), or NULL */
 	unsigned version;
+	char *activity; /* JSON: the lease wait and the hydrate, for the volume's history */
 };
 
 struct cairn_job_record {

@@ -25,6 +25,8 @@ void cairn_vstate_free(struct cairn_vstate *s)
 	for (size_t i = 0; i < s->nshares; i++)
 		free(s->shares[i].name);
 	free(s->shares);
+	free(s->activity);
+	free(s->last_activity);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -143,6 +145,12 @@ static int parse_state(const char *text, size_t len, struct cairn_vstate *s, str
 			                         .rw = !strcmp(mode, "rw")};
 		}
 	}
+	json_t *act = json_object_get(o, "activity");
+	if (json_is_object(act))
+		s->activity = json_dumps(act, JSON_COMPACT);
+	json_t *lact = json_object_get(o, "last_activity");
+	if (json_is_object(lact))
+		s->last_activity = json_dumps(lact, JSON_COMPACT);
 	json_t *h = json_object_get(o, "holder");
 	if (json_is_object(h)) {
 		s->held = true;
@@ -196,6 +204,15 @@ static char *state_json(const struct cairn_vstate *s)
 		                    json_pack("{s:s,s:s,s:I}", "job", s->last_job, "user",
 		                              s->last_user ? s->last_user : "", "time",
 		                              (json_int_t)s->last_used));
+	const char *keys[] = {"activity", "last_activity"};
+	const char *vals[] = {s->activity, s->last_activity};
+	for (int i = 0; i < 2; i++) {
+		json_t *act = vals[i] ? json_loads(vals[i], 0, NULL) : NULL;
+		if (json_is_object(act))
+			json_object_set_new(o, keys[i], act);
+		else
+			json_decref(act);
+	}
 	if (s->shares_invalid)
 		json_object_set_new(o, "shares_invalid", json_true());
 	if (s->nshares)
@@ -394,6 +411,7 @@ static void next_of(const struct cairn_vstate *cur, struct cairn_vstate *n, cons
 	n->last_used = cur->last_used;
 	copy_shares(cur, n);
 	n->shares_invalid = cur->shares_invalid;
+	n->last_activity = cur->last_activity ? xstrdup(cur->last_activity) : NULL;
 }
 
 /* The job that takes the lease is the volume's latest user; the first one
@@ -503,7 +521,7 @@ int cairn_lease_acquire(struct cairn_store *st, const char *ws, const char *vol,
 /* Write the next revision of a lease we hold, as `op` changes it; retry when
  * someone else wrote a revision first, give up (LOST) once the lease is not ours. */
 static int update_own_lease(struct cairn_store *st, const struct cairn_lease *l, const char *op,
-                            unsigned ttl_s, struct cairn_err *err)
+                            unsigned ttl_s, const char *activity, struct cairn_err *err)
 {
 	bool release = !strcmp(op, "release");
 	for (;;) {
@@ -515,6 +533,11 @@ static int update_own_lease(struct cairn_store *st, const struct cairn_lease *l,
 			return CAIRN_LEASE_LOST;
 		}
 		next_of(&cur, &next, op);
+		if (activity) {
+			next.activity = xstrdup(activity);
+			free(next.last_activity);
+			next.last_activity = xstrdup(activity);
+		}
 		if (release) {
 			free(next.holder.job);
 			free(next.holder.node);
@@ -535,12 +558,18 @@ static int update_own_lease(struct cairn_store *st, const struct cairn_lease *l,
 int cairn_lease_renew(struct cairn_store *st, const struct cairn_lease *l, unsigned ttl_s,
                       struct cairn_err *err)
 {
-	return update_own_lease(st, l, "renew", ttl_s, err);
+	return update_own_lease(st, l, "renew", ttl_s, NULL, err);
 }
 
 int cairn_lease_release(struct cairn_store *st, const struct cairn_lease *l, struct cairn_err *err)
 {
-	return update_own_lease(st, l, "release", 0, err);
+	return update_own_lease(st, l, "release", 0, NULL, err);
+}
+
+int cairn_lease_release_noting(struct cairn_store *st, const struct cairn_lease *l,
+                               const char *activity, struct cairn_err *err)
+{
+	return update_own_lease(st, l, "release", 0, activity, err);
 }
 
 int cairn_vstate_create(struct cairn_store *st, const char *ws, const char *vol, const char *owner,

@@ -54,6 +54,9 @@ struct cairn_vstate {
 	struct cairn_share *shares;
 	size_t nshares;
 	bool shares_invalid; /* unreadable shares: only the owner and admins */
+	/* This revision only: what the job that released the lease did (JSON). */
+	char *activity;
+	char *last_activity; /* carried: the newest such activity */
 };
 
 struct cairn_lease {
@@ -106,6 +109,9 @@ int cairn_lease_acquire(struct cairn_store *st, const char *ws, const char *vol,
 int cairn_lease_renew(struct cairn_store *st, const struct cairn_lease *l, unsigned ttl_s,
                       struct cairn_err *err);
 int cairn_lease_release(struct cairn_store *st, const struct cairn_lease *l, struct cairn_err *err);
+/* The same, keeping what the job did (a JSON object, see `cairn history`). */
+int cairn_lease_release_noting(struct cairn_store *st, const struct cairn_lease *l,
+                               const char *activity, struct cairn_err *err);
 void cairn_lease_free(struct cairn_lease *l);
 
 /* Lease as a one-line string and back, for job records. */

@@ -204,6 +204,8 @@ int cairn_volume_commit(struct cairn_store *st, const char *ws, const char *vol,
 		}
 		next = cur;
 		memset(&cur, 0, sizeof(cur));
+		free(next.activity); /* the previous revision's */
+		next.activity = NULL;
 		next.rev++;
 		next.version = base + 1;
 		free(next.manifest);

@@ -260,6 +260,17 @@ rc=$?
 check "rollback: to the current version fails (1)" bash -c "[ $rc = 1 ] && grep -q 'roll back to an older one' '$T/err'"
 "$CAIRN" rollback hist x 2>/dev/null
 check "rollback: a version that is not a number is a usage error (2)" [ $? = 2 ]
+# history: what each job did, kept with the volume.
+crun --volume act:a -- sh -c 'echo 1 > a/one; echo 2 > a/two'
+crun --volume act:a -- true
+act=$("$CAIRN" history act --json | python3 -c 'import json,sys
+h = json.load(sys.stdin)
+print(len(h), h[0]["user"], h[0]["sync"]["committed"], h[0]["sync"]["uploaded"], h[1]["sync"]["committed"], h[1]["hydrate"]["cached"], h[0]["job"].startswith("run"))' 2>&1)
+check "history: one entry per job, with what it uploaded and what it found in the cache" \
+	[ "$act" = "2 $USER_ True 2 False 2 True" ]
+check "history: for people, one line per job" \
+	[ "$("$CAIRN" history act | grep -c " job run[0-9]* ($USER_): waited ")" = 2 ]
+check "show: the last job's activity" sh -c "'$CAIRN' show act | grep -q '^Last job: .*no changes\$'"
 crun --volume hist:h -- sleep 3 &
 holder=$!
 sleep 1

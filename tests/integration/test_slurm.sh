@@ -156,6 +156,8 @@ check "slurm: \$args[NAME] resolves from the job environment" grep -q '^cairn: v
 check "slurm: \$args[NAME.a.b] resolves a JSON field" grep -q '^cairn: volume json-r42: synced' "$W/out-$j.txt"
 check "slurm: \$user and \$workspace (the account) resolve" grep -q "^cairn: volume $U-proj1: synced" "$W/out-$j.txt"
 check "slurm: the workspace is the job's account" sh -c "cairn list --workspace proj1 | grep -q '^data-first '"
+check "slurm: cairn history shows what the job did with the volume" \
+	sh -c "cairn history data-first --workspace proj1 | grep -q ' job $j ($U): waited .*synced version 1: '"
 check "slurm: the volume's last use is this job, by its user" \
 	sh -c "cairn show data-first --workspace proj1 | grep -q '^Last used: .* by $U (job $j)\$'"
 j=$(submit_wait "$U" args.sh -o "$W/out-%j.txt")
