@@ -195,8 +195,8 @@ void cairn_cli_print_activity(int64_t time, json_t *a)
 	          (uint64_t)json_integer_value(json_object_get(h, "fetched_bytes")));
 	fmt_bytes(uploaded, sizeof(uploaded),
 	          (uint64_t)json_integer_value(json_object_get(sy, "uploaded_bytes")));
-	printf("%s  job %s (%s): waited %.1f s for the lease; fetched %lld files (%s, %lld from "
-	       "cache) in %.2f s; ",
+	printf("%s  job %s (%s): waited %.1f s for the lease; fetched %lld files (%s, %lld "
+	       "from cache) in %.2f s; ",
 	       when, json_string_value(json_object_get(a, "job")),
 	       json_string_value(json_object_get(a, "user")),
 	       json_real_value(json_object_get(a, "lease_wait_s")),
@@ -211,6 +211,11 @@ void cairn_cli_print_activity(int64_t time, json_t *a)
 		       json_real_value(json_object_get(sy, "seconds")));
 	else if (json_is_object(sy))
 		printf("no changes\n");
-	else
-		printf("not synced: %s\n", json_string_value(json_object_get(a, "sync_error")));
+	else {
+		const char *why = json_string_value(json_object_get(a, "sync_error"));
+		if (why && !strcmp(why, "read-only"))
+			printf("mounted read-only\n");
+		else
+			printf("not synced: %s\n", why ? why : "?");
+	}
 }

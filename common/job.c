@@ -413,6 +413,13 @@ static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st
 	jv->version = head.version;
 	jv->lease = writable ? cairn_lease_encode(&lease) : NULL;
 	jv->activity = activity_start(writable ? t_hydrate - t_lease : 0, &stats);
+	/* A read-only use is noted now, by the batch host only (every node of a
+	 * multi-node job mounts the volume). Best effort. */
+	if (!writable && js->sync_here && exists) {
+		autofree char *note = activity_end(jv, rec, NULL, "read-only");
+		struct cairn_err nerr = {0};
+		(void)cairn_vstate_note(st, rec->workspace, vs->name, note, &nerr);
+	}
 	line = cairn_hydrate_summary(vs->name, &stats);
 	cairn_job_record_line(rec, line);
 	rv = 0;

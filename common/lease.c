@@ -572,6 +572,32 @@ int cairn_lease_release_noting(struct cairn_store *st, const struct cairn_lease 
 	return update_own_lease(st, l, "release", 0, activity, err);
 }
 
+int cairn_vstate_note(struct cairn_store *st, const char *ws, const char *vol, const char *activity,
+                      struct cairn_err *err)
+{
+	for (unsigned attempt = 0; attempt < 20; attempt++) {
+		struct cairn_vstate cur, next;
+		if (cairn_vstate_load(st, ws, vol, &cur, err) < 0)
+			return -1;
+		if (!cur.rev) {
+			cairn_vstate_free(&cur);
+			return 0; /* removed meanwhile: nothing to note on */
+		}
+		next_of(&cur, &next, "read");
+		cairn_vstate_free(&cur);
+		next.activity = xstrdup(activity);
+		free(next.last_activity);
+		next.last_activity = xstrdup(activity);
+		int r = cairn_vstate_put(st, ws, vol, &next, err);
+		cairn_vstate_free(&next);
+		if (r != CAIRN_STORE_EXISTS)
+			return r;
+		sleep_ms(jitter_ms(20));
+	}
+	cairn_seterr(err, "volume %s: its state kept changing", vol);
+	return -1;
+}
+
 int cairn_vstate_create(struct cairn_store *st, const char *ws, const char *vol, const char *owner,
                         int64_t owner_uid, struct cairn_err *err)
 {

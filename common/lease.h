@@ -91,6 +91,11 @@ int cairn_vstate_create(struct cairn_store *st, const char *ws, const char *vol,
 int cairn_vstate_share(struct cairn_store *st, const char *ws, const char *vol, bool group,
                        const char *name, bool rw, bool remove, struct cairn_err *err);
 
+/* Keep what a job that held no lease did (a read-only job) as a revision of
+ * its own (op "read"). Best effort: a busy volume may make it give up. */
+int cairn_vstate_note(struct cairn_store *st, const char *ws, const char *vol, const char *activity,
+                      struct cairn_err *err);
+
 bool cairn_lease_is_ours(const struct cairn_vstate *s, const struct cairn_lease *l);
 bool cairn_vstate_expired(const struct cairn_vstate *s, int64_t now);
 

@@ -271,6 +271,9 @@ check "history: one entry per job, with what it uploaded and what it found in th
 check "history: for people, one line per job" \
 	[ "$("$CAIRN" history act | grep -c " job run[0-9]* ($USER_): waited ")" = 2 ]
 check "show: the last job's activity" sh -c "'$CAIRN' show act | grep -q '^Last job: .*no changes\$'"
+crun --volume act:a:ro -- cat a/one >/dev/null
+check "history: a read-only job is noted too" \
+	sh -c "'$CAIRN' history act | tail -n 1 | grep -q 'mounted read-only\$'"
 crun --volume hist:h -- sleep 3 &
 holder=$!
 sleep 1
