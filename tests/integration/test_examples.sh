@@ -34,15 +34,22 @@ printf '%s\n' "$KEY_O" >"$W/.secrets/openai-api-key"
 chown -R "$U" "$W/.secrets"
 chmod 0600 "$W/.secrets"/*
 echo "add a test for the parser" >"$W/TASK.md"
-chown "$U" "$W/TASK.md"
+# Inputs: instructions and a skill, passed as the job's third argument.
+mkdir -p "$W/inputs/skills/test-writer"
+echo "Always run the tests before you stop." >"$W/inputs/CLAUDE.md"
+echo "Keep changes small." >"$W/inputs/AGENTS.md"
+echo "name: test-writer" >"$W/inputs/skills/test-writer/SKILL.md"
+chown -R "$U" "$W/TASK.md" "$W/inputs"
 export SUBMIT_DIR=$W
 field() { sed -n "s/^$2//p" "$W/out-$1.txt" | head -n 1; } # JOB PREFIX
 
 # Claude Code: a new session, then the next job resumes it and sees the first turn.
-j1=$(submit_wait "$U" claude-code.sbatch -o "$W/out-%j.txt" --export=ALL,CAIRN_AGENT_CMD="$W/bin/claude" -- proj1)
+j1=$(submit_wait "$U" claude-code.sbatch -o "$W/out-%j.txt" --export=ALL,CAIRN_AGENT_CMD="$W/bin/claude" -- proj1 TASK.md inputs)
 check "examples: claude-code: the first job completes" [ "$(job_state "$j1")" = COMPLETED ]
 grep -q 'new session' "$W/out-$j1.txt" || sed 's/^/  | /' "$W/out-$j1.txt" >&2
 check "examples: claude-code: the first job starts a new session" grep -q 'project proj1: new session' "$W/out-$j1.txt"
+check "examples: claude-code: the instructions and skills passed as inputs reach the agent" \
+	grep -q 'instructions: Always run the tests before you stop.; skills: 1' "$W/out-$j1.txt"
 sid=$(cairn get "$U-claude-proj1" session-id - --workspace default 2>/dev/null)
 check "examples: claude-code: the session id is kept in the volume" bash -c "[[ '$sid' =~ ^[0-9a-f-]{36}\$ ]]"
 echo "now fix the bug it found" >"$W/TASK.md"
@@ -58,12 +65,14 @@ check "examples: claude-code: each job commits the session to the volume (versio
 	sh -c "cairn show '$U-claude-proj1' --workspace default | grep -q 'Version: *2'"
 
 # Codex: the same with `codex exec` and `codex exec resume --last`.
-j4=$(submit_wait "$U" codex.sbatch -o "$W/out-%j.txt" --export=ALL,CAIRN_AGENT_CMD="$W/bin/codex" -- proj1)
-check "examples: codex: the first job starts a new session" \
-	bash -c "[ $(job_state "$j4") = COMPLETED ] && grep -q 'project proj1: new session' '$W/out-$j4.txt'"
+j4=$(submit_wait "$U" codex.sbatch -o "$W/out-%j.txt" --export=ALL,CAIRN_AGENT_CMD="$W/bin/codex" -- proj1 TASK.md inputs)
+check "examples: codex: the first job starts a new session, with the instructions passed as inputs" \
+	bash -c "[ $(job_state "$j4") = COMPLETED ] && grep -q 'project proj1: new session' '$W/out-$j4.txt' && grep -q 'instructions: Keep changes small.' '$W/out-$j4.txt'"
+csid=$(cairn get "$U-codex-proj1" session-id - --workspace default 2>/dev/null)
+check "examples: codex: the session id is kept in the volume" bash -c "[[ '$csid' =~ ^[0-9a-f-]{36}\$ ]]"
 j5=$(submit_wait "$U" codex.sbatch -o "$W/out-%j.txt" --export=ALL,CAIRN_AGENT_CMD="$W/bin/codex" -- proj1)
-check "examples: codex: the next job resumes the latest session, with the earlier turn" \
-	bash -c "grep -q 'resuming the latest session' '$W/out-$j5.txt' && grep -q 'turn 2; earlier prompts: now fix the bug it found' '$W/out-$j5.txt'"
+check "examples: codex: the next job resumes that session, with the earlier turn" \
+	bash -c "grep -q 'resuming session $csid' '$W/out-$j5.txt' && grep -q 'turn 2; earlier prompts: now fix the bug it found' '$W/out-$j5.txt'"
 
 # The API keys come from the files, and appear in no job output, record or volume.
 leak=$(grep -rl -e "$KEY_A" -e "$KEY_O" "$W"/out-*.txt "$STATE/cache" "$STATE/store" 2>/dev/null)
