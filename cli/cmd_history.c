@@ -45,18 +45,29 @@ static int open_volume(struct session *s, const struct common_opts *o, const cha
 	return 0;
 }
 
-int cmd_versions(int argc, char **argv)
+/* The common options and exactly one operand, the volume: -1 to go on, else
+ * the exit status. */
+static int one_volume(int argc, char **argv, const char *usage, struct common_opts *o,
+                      const char **vol)
 {
-	struct common_opts o;
-	const char *usage = "versions VOLUME [--workspace W] [--json]";
-	int r = cairn_cli_parse_common(argc, argv, &o, usage);
+	int r = cairn_cli_parse_common(argc, argv, o, usage);
 	if (r >= 0)
 		return r;
-	if (argc - o.first_arg != 1) {
+	if (argc - o->first_arg != 1) {
 		fprintf(stderr, "Usage: cairn %s\n", usage);
 		return 2;
 	}
-	const char *vol = argv[o.first_arg];
+	*vol = argv[o->first_arg];
+	return -1;
+}
+
+int cmd_versions(int argc, char **argv)
+{
+	struct common_opts o;
+	const char *vol;
+	int r = one_volume(argc, argv, "versions VOLUME [--workspace W] [--json]", &o, &vol);
+	if (r >= 0)
+		return r;
 	struct session s;
 	struct cairn_manifest head;
 	if (open_volume(&s, &o, "versions", vol, 1, &head) < 0) {
@@ -246,15 +257,10 @@ out:
 int cmd_history(int argc, char **argv)
 {
 	struct common_opts o;
-	const char *usage = "history VOLUME [--workspace W] [--json]";
-	int r = cairn_cli_parse_common(argc, argv, &o, usage);
+	const char *vol;
+	int r = one_volume(argc, argv, "history VOLUME [--workspace W] [--json]", &o, &vol);
 	if (r >= 0)
 		return r;
-	if (argc - o.first_arg != 1) {
-		fprintf(stderr, "Usage: cairn %s\n", usage);
-		return 2;
-	}
-	const char *vol = argv[o.first_arg];
 	struct session s;
 	struct cairn_manifest head;
 	struct cairn_err err = {0};
