@@ -54,6 +54,17 @@ static void __attribute__((noreturn)) serve_one(int conn)
 		cairn_wire_send_str(conn, RC_ERR, line);
 		_exit(1);
 	}
+	/* Streams only: files, pipes, sockets, terminals (never a directory). */
+	for (int i = 0; i < 3; i++) {
+		struct stat sb;
+		if (fstat(r.fds[i], &sb) < 0 || !(S_ISREG(sb.st_mode) || S_ISFIFO(sb.st_mode) ||
+		                                  S_ISSOCK(sb.st_mode) || S_ISCHR(sb.st_mode))) {
+			cairn_wire_send_str(conn, RC_ERR,
+			                    "cairn: the server takes files, pipes, sockets or "
+			                    "terminals as standard streams");
+			_exit(1);
+		}
+	}
 	for (int i = 0; i < 3; i++)
 		if (dup2(r.fds[i], i) < 0)
 			_exit(1);

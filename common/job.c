@@ -369,6 +369,17 @@ static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st
 		    js->user->name, cfg->lease_ttl, cfg->lease_wait, note_wait, &w, &lease, err);
 		if (r < 0)
 			goto out_cache;
+		/* The grant again, as of the state the lease was taken on: a share
+		 * withdrawn meanwhile (possibly while this job waited) counts. */
+		if (check_access(cfg, st, rec, js->user, vs, err) != CAIRN_ACCESS_RW) {
+			if (!err->msg[0])
+				cairn_setuerr(
+				    err,
+				    "volume %s: its shares changed while the job started, and "
+				    "%s may now only read it; resubmit the job, or mount it :ro",
+				    vs->name, js->user->name);
+			goto out;
+		}
 	}
 	if (writable) {
 		struct cairn_err ignore = {0};

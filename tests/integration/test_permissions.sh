@@ -213,6 +213,24 @@ runuser_pid=$!
 wait $runuser_pid
 check "cli as user: the server refuses a DEST other than '-' (root writes nowhere)" \
 	bash -c "[ ! -e '$T/root-wrote-this' ] && grep -q '^x 512' '$T/out'"
+# A directory handed over as standard output: refused.
+runuser -u "$OTHER" -- python3 - "$T/cli.sock" "$T/w-$OTHER" >"$T/out" 2>&1 <<'PY'
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+def frame(t, b=b""):
+    return t.encode() + len(b).to_bytes(4, "little") + b
+for a in ["list"]:
+    s.sendall(frame("a", a.encode()))
+d = os.open(sys.argv[2], os.O_RDONLY | os.O_DIRECTORY)
+for i, t in enumerate("012"):
+    socket.send_fds(s, [frame(t)], [d if i == 1 else i])
+s.sendall(frame("r"))
+reply = s.recv(256)
+print(reply[:1].decode(), reply[5:].decode(errors="replace"))
+PY
+check "cli as user: the server refuses a directory as a standard stream" \
+	grep -q '^X cairn: the server takes files, pipes, sockets or terminals' "$T/out"
 "$CAIRN" create open-vol --owner "$OWNER" >/dev/null
 user "$OTHER" rm open-vol
 rc=$?
