@@ -154,8 +154,7 @@ int cairn_cli_authorize(struct session *s, const char *cmd, const char *vol, int
 		return -1;
 	}
 	const struct cairn_user *u = cairn_cli_caller;
-	bool owner = state.owner && (state.owner_uid >= 0 ? (uid_t)state.owner_uid == u->uid
-	                                                  : !strcmp(state.owner, u->name));
+	bool owner = cairn_is_owner(&state, u);
 	int have = (int)cairn_access_for(&s->cfg, &state, u);
 	int rv = 0;
 	if (owner_only && !owner) {

@@ -54,7 +54,7 @@ bool cairn_is_admin(const struct cairn_config *cfg, const struct cairn_user *u)
 	       (u->name && !strcmp(u->name, slurm_user(su, sizeof(su))));
 }
 
-static bool is_owner(const struct cairn_vstate *vs, const struct cairn_user *u)
+bool cairn_is_owner(const struct cairn_vstate *vs, const struct cairn_user *u)
 {
 	if (!vs->owner)
 		return false;
@@ -66,7 +66,8 @@ static bool is_owner(const struct cairn_vstate *vs, const struct cairn_user *u)
 enum cairn_access cairn_access_for(const struct cairn_config *cfg, const struct cairn_vstate *vs,
                                    const struct cairn_user *u)
 {
-	if (cairn_is_admin(cfg, u) || is_owner(vs, u) || (vs->nshares == 0 && !vs->shares_invalid))
+	if (cairn_is_admin(cfg, u) || cairn_is_owner(vs, u) ||
+	    (vs->nshares == 0 && !vs->shares_invalid))
 		return CAIRN_ACCESS_RW;
 	enum cairn_access best = CAIRN_ACCESS_NONE;
 	for (size_t i = 0; i < vs->nshares && best != CAIRN_ACCESS_RW; i++) {

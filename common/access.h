@@ -14,6 +14,9 @@ enum cairn_access { CAIRN_ACCESS_NONE = 0, CAIRN_ACCESS_RO, CAIRN_ACCESS_RW };
 
 bool cairn_is_admin(const struct cairn_config *cfg, const struct cairn_user *u);
 
+/* Is u the volume's owner (by uid when the state knows it, else by name)? */
+bool cairn_is_owner(const struct cairn_vstate *vs, const struct cairn_user *u);
+
 /* What u may do with the volume whose state is vs (rev 0: not created yet,
  * open to all). */
 enum cairn_access cairn_access_for(const struct cairn_config *cfg, const struct cairn_vstate *vs,

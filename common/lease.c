@@ -520,6 +520,14 @@ int cairn_lease_acquire(struct cairn_store *st, const char *ws, const char *vol,
 
 /* Write the next revision of a lease we hold, as `op` changes it; retry when
  * someone else wrote a revision first, give up (LOST) once the lease is not ours. */
+/* What a job did, on the revision it writes (and as the newest of all). */
+static void record_activity(struct cairn_vstate *next, const char *activity)
+{
+	next->activity = xstrdup(activity);
+	free(next->last_activity);
+	next->last_activity = xstrdup(activity);
+}
+
 static int update_own_lease(struct cairn_store *st, const struct cairn_lease *l, const char *op,
                             unsigned ttl_s, const char *activity, struct cairn_err *err)
 {
@@ -533,11 +541,8 @@ static int update_own_lease(struct cairn_store *st, const struct cairn_lease *l,
 			return CAIRN_LEASE_LOST;
 		}
 		next_of(&cur, &next, op);
-		if (activity) {
-			next.activity = xstrdup(activity);
-			free(next.last_activity);
-			next.last_activity = xstrdup(activity);
-		}
+		if (activity)
+			record_activity(&next, activity);
 		if (release) {
 			free(next.holder.job);
 			free(next.holder.node);
@@ -572,30 +577,51 @@ int cairn_lease_release_noting(struct cairn_store *st, const struct cairn_lease 
 	return update_own_lease(st, l, "release", 0, activity, err);
 }
 
-int cairn_vstate_note(struct cairn_store *st, const char *ws, const char *vol, const char *activity,
-                      struct cairn_err *err)
+/* An edit of the volume's state as a new revision: 0 to write next, 1 when
+ * there is nothing to write (return 0), or -1 with err set. */
+typedef int (*state_edit_fn)(const struct cairn_vstate *cur, struct cairn_vstate *next, void *arg,
+                             struct cairn_err *err);
+
+/* Load, edit, write as the next revision; again while someone else wrote
+ * first (up to `attempts` times). */
+static int edit_state(struct cairn_store *st, const char *ws, const char *vol, const char *op,
+                      unsigned attempts, state_edit_fn edit, void *arg, struct cairn_err *err)
 {
-	for (unsigned attempt = 0; attempt < 20; attempt++) {
+	for (unsigned attempt = 0; attempt < attempts; attempt++) {
 		struct cairn_vstate cur, next;
 		if (cairn_vstate_load(st, ws, vol, &cur, err) < 0)
 			return -1;
-		if (!cur.rev) {
-			cairn_vstate_free(&cur);
-			return 0; /* removed meanwhile: nothing to note on */
-		}
-		next_of(&cur, &next, "read");
+		next_of(&cur, &next, op);
+		int e = edit(&cur, &next, arg, err);
 		cairn_vstate_free(&cur);
-		next.activity = xstrdup(activity);
-		free(next.last_activity);
-		next.last_activity = xstrdup(activity);
+		if (e != 0) {
+			cairn_vstate_free(&next);
+			return e < 0 ? e : 0;
+		}
 		int r = cairn_vstate_put(st, ws, vol, &next, err);
 		cairn_vstate_free(&next);
 		if (r != CAIRN_STORE_EXISTS)
 			return r;
 		sleep_ms(jitter_ms(20));
 	}
-	cairn_seterr(err, "volume %s: its state kept changing", vol);
+	cairn_seterr(err, "volume %s: its state kept changing; try again", vol);
 	return -1;
+}
+
+static int note_edit(const struct cairn_vstate *cur, struct cairn_vstate *next, void *arg,
+                     struct cairn_err *err)
+{
+	(void)err;
+	if (!cur->rev)
+		return 1; /* removed meanwhile: nothing to note on */
+	record_activity(next, arg);
+	return 0;
+}
+
+int cairn_vstate_note(struct cairn_store *st, const char *ws, const char *vol, const char *activity,
+                      struct cairn_err *err)
+{
+	return edit_state(st, ws, vol, "read", 20, note_edit, (void *)activity, err);
 }
 
 int cairn_vstate_create(struct cairn_store *st, const char *ws, const char *vol, const char *owner,
@@ -642,42 +668,41 @@ static bool change_share(struct cairn_vstate *n, bool group, const char *name, b
 	return true;
 }
 
+struct share_change {
+	const char *ws, *vol, *name;
+	bool group, rw, remove;
+};
+
+static int share_edit(const struct cairn_vstate *cur, struct cairn_vstate *next, void *arg,
+                      struct cairn_err *err)
+{
+	const struct share_change *c = arg;
+	if (!cur->rev) {
+		cairn_setuerr(err, "volume %s does not exist in workspace %s", c->vol, c->ws);
+		return CAIRN_STORE_NOTFOUND;
+	}
+	if (!c->remove && cur->nshares >= CAIRN_SHARES_MAX) {
+		cairn_setuerr(err,
+		              "volume %s has %d shares, the most it can have; share with a group "
+		              "instead",
+		              c->vol, CAIRN_SHARES_MAX);
+		return -1;
+	}
+	next->shares_invalid = false; /* the owner or an admin sets them anew */
+	if (!change_share(next, c->group, c->name, c->rw, c->remove)) {
+		cairn_setuerr(err, "volume %s is not shared with %s %s", c->vol,
+		              c->group ? "group" : "user", c->name);
+		return -1;
+	}
+	return 0;
+}
+
 int cairn_vstate_share(struct cairn_store *st, const char *ws, const char *vol, bool group,
                        const char *name, bool rw, bool remove, struct cairn_err *err)
 {
-	for (unsigned attempt = 0; attempt < 100; attempt++) {
-		struct cairn_vstate cur, next;
-		if (cairn_vstate_load(st, ws, vol, &cur, err) < 0)
-			return -1;
-		if (!cur.rev) {
-			cairn_setuerr(err, "volume %s does not exist in workspace %s", vol, ws);
-			return CAIRN_STORE_NOTFOUND;
-		}
-		if (!remove && cur.nshares >= CAIRN_SHARES_MAX) {
-			cairn_vstate_free(&cur);
-			cairn_setuerr(err,
-			              "volume %s has %d shares, the most it can have; share with a "
-			              "group instead",
-			              vol, CAIRN_SHARES_MAX);
-			return -1;
-		}
-		next_of(&cur, &next, remove ? "unshare" : "share");
-		cairn_vstate_free(&cur);
-		next.shares_invalid = false; /* the owner or an admin sets them anew */
-		if (!change_share(&next, group, name, rw, remove)) {
-			cairn_vstate_free(&next);
-			cairn_setuerr(err, "volume %s is not shared with %s %s", vol,
-			              group ? "group" : "user", name);
-			return -1;
-		}
-		int r = cairn_vstate_put(st, ws, vol, &next, err);
-		cairn_vstate_free(&next);
-		if (r != CAIRN_STORE_EXISTS)
-			return r;
-		sleep_ms(jitter_ms(20));
-	}
-	cairn_seterr(err, "volume %s: its state kept changing; try again", vol);
-	return -1;
+	struct share_change c = {
+	    .ws = ws, .vol = vol, .name = name, .group = group, .rw = rw, .remove = remove};
+	return edit_state(st, ws, vol, remove ? "unshare" : "share", 100, share_edit, &c, err);
 }
 
 char *cairn_lease_encode(const struct cairn_lease *l)
