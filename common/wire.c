@@ -40,9 +40,18 @@ int cairn_wire_send(int fd, char type, const void *buf, size_t len)
 	hdr[2] = (unsigned char)((len >> 8) & 0xff);
 	hdr[3] = (unsigned char)((len >> 16) & 0xff);
 	hdr[4] = (unsigned char)((len >> 24) & 0xff);
+	/* A small frame goes out in one piece, so a peer that reads once (a
+	 * script, say) sees the whole of it. */
+	if (len <= 512) {
+		unsigned char whole[sizeof(hdr) + 512];
+		memcpy(whole, hdr, sizeof(hdr));
+		if (len)
+			memcpy(whole + sizeof(hdr), buf, len);
+		return send_all(fd, whole, sizeof(hdr) + len);
+	}
 	if (send_all(fd, hdr, sizeof(hdr)) < 0)
 		return -1;
-	return len ? send_all(fd, buf, len) : 0;
+	return send_all(fd, buf, len);
 }
 
 int cairn_wire_send_str(int fd, char type, const char *s)

@@ -19,6 +19,9 @@ trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm -rf "
 chmod 755 "$T"
 install -d -o "$OWNER" "$T/w-$OWNER"
 install -d -o "$OTHER" "$T/w-$OTHER"
+# A client that is not cairn, readable by the test users wherever the clone is.
+RAW_REQUEST=$T/raw_request.py
+install -m 644 "$REPO/tests/integration/cli/raw_request.py" "$RAW_REQUEST"
 cat >"$T/cairn.conf" <<CONF
 Storage = file://$T/store
 CacheDir = $T/cache
@@ -195,40 +198,11 @@ user "$OTHER" get perm small
 check "cli as user: get without DEST writes PATH's name in the user's directory, as the user" \
 	[ "$(cat "$T/w-$OTHER/small" 2>/dev/null):$(stat -c %U "$T/w-$OTHER/small" 2>/dev/null)" = "fine:$OTHER" ]
 # A request made by hand, naming a DEST for root to write: refused, nothing written.
-runuser -u "$OTHER" -- python3 - "$T/cli.sock" "$T/root-wrote-this" >"$T/out" 2>&1 <<'PY' &
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-def frame(t, b=b""):
-    return t.encode() + len(b).to_bytes(4, "little") + b
-for a in ["get", "perm", "small", sys.argv[2]]:
-    s.sendall(frame("a", a.encode()))
-for i, t in enumerate("012"):
-    socket.send_fds(s, [frame(t)], [i])
-s.sendall(frame("r"))
-reply = s.recv(64)
-print(reply[:1].decode(), reply[5:].decode(errors="replace"))
-PY
-runuser_pid=$!
-wait $runuser_pid
+runuser -u "$OTHER" -- python3 "$RAW_REQUEST" "$T/cli.sock" get perm small "$T/root-wrote-this" >"$T/out" 2>&1
 check "cli as user: the server refuses a DEST other than '-' (root writes nowhere)" \
 	bash -c "[ ! -e '$T/root-wrote-this' ] && grep -q '^x 512' '$T/out'"
 # A directory handed over as standard output: refused.
-runuser -u "$OTHER" -- python3 - "$T/cli.sock" "$T/w-$OTHER" >"$T/out" 2>&1 <<'PY'
-import os, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-def frame(t, b=b""):
-    return t.encode() + len(b).to_bytes(4, "little") + b
-for a in ["list"]:
-    s.sendall(frame("a", a.encode()))
-d = os.open(sys.argv[2], os.O_RDONLY | os.O_DIRECTORY)
-for i, t in enumerate("012"):
-    socket.send_fds(s, [frame(t)], [d if i == 1 else i])
-s.sendall(frame("r"))
-reply = s.recv(256)
-print(reply[:1].decode(), reply[5:].decode(errors="replace"))
-PY
+runuser -u "$OTHER" -- python3 "$RAW_REQUEST" "$T/cli.sock" --stdout-dir "$T/w-$OTHER" list >"$T/out" 2>&1
 check "cli as user: the server refuses a directory as a standard stream" \
 	grep -q '^X cairn: the server takes files, pipes, sockets or terminals' "$T/out"
 "$CAIRN" create open-vol --owner "$OWNER" >/dev/null
