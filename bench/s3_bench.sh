@@ -5,7 +5,9 @@
 # timed in the same run, interleaved (the order rotates from run to run),
 # medians of RUNS runs:
 #   1. cold hydrate of data set A (1000 x 1 MiB + 1 x 256 MiB) into an empty
-#      place: Cairn with an empty CacheDir, each peer into a new directory;
+#      place, a new one for each run: Cairn with a new CacheDir, each peer
+#      into a new directory (older copies are deleted after the scenario);
+#      beside it, the server's own limit: curl, 8 GETs at once into /dev/null;
 #   2. cold hydrate of data set B (20,000 x 4 KiB files in 20 directories);
 #   3. B with nothing changed: a second `cairn run` on the warm cache (its
 #      hydrate, and its sync check at the end) against each peer's second sync
@@ -103,7 +105,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 chmod 755 "$T"
-mkdir -p "$T/log" "$T/res" "$T/src" "$T/dl" "$T/up" "$T/work"
+mkdir -p "$T/log" "$T/res" "$T/src" "$T/up" "$T/work"
 W=$T/work
 
 # ---------------------------------------------------------------- peers
@@ -302,14 +304,17 @@ rmbucket() {
 }
 
 # ---------------------------------------------------------------- cairn
+CACHE=$T/cache # Cairn's CacheDir (a new one for each cold run)
+BUCKET=
 write_conf() { # write_conf BUCKET
+	BUCKET=$1
 	cat >"$T/cairn.conf" <<CONF
 Storage = s3://$1/cairn
 S3Endpoint = $CAIRN_S3_ENDPOINT
 S3Region = us-east-1
 S3PathStyle = yes
 S3Credentials = $CAIRN_S3_CREDENTIALS
-CacheDir = $T/cache
+CacheDir = $CACHE
 StateDir = $T/run
 CONF
 }
@@ -384,7 +389,8 @@ cold_one() {
 	local s=$1 run=$2 tool=$3 key=cold$1 line dir v
 	v=$(vol_of "$s")
 	if [ "$tool" = cairn ]; then
-		rm -rf "$T/cache"
+		CACHE=$T/cold/$s.$run.cairn
+		write_conf "$BUCKET"
 		cmd_note "$key cairn" "$CAIRN" run --user "$USER_" --volume "$v:$(mnt_of "$s")" -- true
 		crun "$key.$run" "$v:$(mnt_of "$s")" true
 		line=$(hydrate_line "$v")
@@ -399,8 +405,8 @@ cold_one() {
 		fi
 		return 0
 	fi
-	dir=$T/dl/$tool
-	rm -rf "$dir"
+	dir=$T/cold/$s.$run.$tool
+	LAST_DL[$tool]=$dir
 	mkdir -p "$dir"
 	peer_run "$key.$run.$tool" "$tool" "s3://$(bucket_of "$s")/src" "$dir" || return 0
 	cmd_note "$key $tool" "${CMD[@]}"
@@ -416,11 +422,40 @@ cold_one() {
 	rec "$key" "$tool" rss "$RSS"
 }
 
+# Every cold run goes to a new place, and the older copies are deleted only
+# after the scenario: on a file system without a journal (this VM's root) ext4
+# skips inodes freed a moment ago when it allocates new ones, and a tree of
+# 20,000 files created where another was just deleted takes several times as
+# long, whichever tool writes it.
+declare -A LAST_DL # peer -> its newest copy, synced again by scenario 3
 cold_scenario() { # cold_scenario SET
-	local run tool
+	local run tool keep dir
+	mkdir -p "$T/cold"
 	for ((run = 1; run <= RUNS; run++)); do
 		for tool in $(order "$run"); do cold_one "$1" "$run" "$tool"; done
 	done
+	keep=$(printf '%s\n' "$CACHE" "${LAST_DL[@]}")
+	for dir in "$T/cold"/*; do
+		grep -qxF "$dir" <<<"$keep" || rm -rf "$dir"
+	done
+}
+
+# The server's own limit on the same run: 8 GETs at once with curl, of A's
+# objects as the peers stored them, into /dev/null (no disk, no checks). No
+# client can download A faster than this.
+floor_a() {
+	local b cfg=$T/floor.urls run
+	b=$(bucket_of A)
+	(cd "$T/src/A" && find . -type f | sed 's|^\./||' | sort) |
+		awk -v e="$CAIRN_S3_ENDPOINT/$b/src" '{ printf "url = \"%s/%s\"\noutput = \"/dev/null\"\n", e, $0 }' >"$cfg"
+	for ((run = 1; run <= RUNS; run++)); do
+		timed "floorA.$run" s3curl -f -Z --parallel-max 8 -K "$cfg" || {
+			log "the curl floor failed: $(tail -2 "$T/log/floorA.$run.err")"
+			return 0
+		}
+		rec coldA floor s "$WALL"
+	done
+	cmd_note "coldA floor" s3curl -f -Z --parallel-max 8 -K "$cfg"
 }
 
 # Each peer's own copy of B, uploaded once to its own prefix: the first upload
@@ -463,7 +498,7 @@ nochange_one() {
 		done
 		return 0
 	fi
-	if peer_run "sameDown.$run.$tool" "$tool" "s3://$b/src" "$T/dl/$tool"; then
+	if peer_run "sameDown.$run.$tool" "$tool" "s3://$b/src" "${LAST_DL[$tool]}"; then
 		cmd_note "sameDown $tool" "${CMD[@]}"
 		rec sameDown "$tool" s "$WALL"
 		rec sameDown "$tool" rss "$RSS"
@@ -588,7 +623,7 @@ target() {
 }
 
 report() {
-	local p
+	local p floor best name
 	echo
 	echo "Commands (the first of each; peers with default options; \$T is $T):"
 	sed "s|$T|\$T|g" "$T/commands"
@@ -603,6 +638,15 @@ report() {
 	echo
 	echo "Targets (judged on cairn s):"
 	target coldA "1 cold hydrate A" ratio 2
+	floor=$(med coldA floor s)
+	if [ "$floor" != - ]; then
+		read -r best name < <(best_peer coldA)
+		printf '  %-24s the server itself: 8 curl GETs at once into /dev/null take %s s;\n' "" "$floor"
+		[ "$best" = - ] ||
+			printf '  %-24s 2x the fastest peer means %s s, %sx the time of that floor\n' "" \
+				"$(awk -v b="$best" 'BEGIN { printf "%.2f", b / 2 }')" \
+				"$(awk -v b="$best" -v f="$floor" 'BEGIN { printf "%.2f", b / 2 / f }')"
+	fi
 	target coldB "2 cold hydrate B" ratio 3
 	target sameDown "3 no-change hydrate B" below 0.2
 	target sameUp "3 no-change sync B" below 0.2
@@ -654,9 +698,9 @@ make_set_a "$T/src/A"
 seed_set A
 log "1. cold hydrate of A"
 cold_scenario A
+floor_a
 rmbucket "$(bucket_of A)"
-rm -rf "$T/src/A" "$T/dl" "$T/cache"
-mkdir -p "$T/dl"
+rm -rf "$T/src/A" "$T/cold" "$T/cache"
 
 log "data set B: $NB x 4 KiB"
 make_set_b "$T/src/B"

@@ -256,45 +256,67 @@ int cairn_cache_state_version(struct cairn_cache_vol *cv, unsigned *version)
 	return read_meta(cv, boot, version) ? 0 : -1;
 }
 
+/* The saved state in dirfd: state.bin, or the state.json of earlier versions
+ * (read once, then replaced at the next save). -1 if there is none or it is
+ * damaged. */
+static int read_state(int dirfd, struct cairn_manifest *state)
+{
+	static const char *const names[] = {"state.bin", "state.json"};
+	cairn_manifest_init(state);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		autoclose int fd = openat(dirfd, names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat sb;
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &sb) < 0 || sb.st_size > (off_t)CAIRN_MANIFEST_MAX)
+			return -1;
+		autofree char *buf = xcalloc(1, (size_t)sb.st_size + 1);
+		if (read_full(fd, buf, (size_t)sb.st_size) != sb.st_size)
+			return -1;
+		struct cairn_err perr = {0};
+		size_t len = (size_t)sb.st_size;
+		return i == 0 ? cairn_manifest_from_bin(buf, len, state, &perr)
+		              : cairn_manifest_from_json(buf, len, state, &perr);
+	}
+	return -1;
+}
+
 int cairn_cache_load_state(struct cairn_cache_vol *cv, struct cairn_manifest *state)
 {
-	autoclose int fd = openat(cv->dirfd, "state.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	cairn_manifest_init(state);
-	if (fd < 0)
-		return 0;
-	struct stat sb;
-	if (fstat(fd, &sb) < 0 || sb.st_size > (off_t)CAIRN_MANIFEST_MAX)
-		return 0;
-	autofree char *buf = xcalloc(1, (size_t)sb.st_size + 1);
-	if (read_full(fd, buf, (size_t)sb.st_size) != sb.st_size)
-		return 0;
-	struct cairn_err perr = {0};
 	/* A damaged state only costs re-hashing: start from nothing. */
-	if (cairn_manifest_from_json(buf, (size_t)sb.st_size, state, &perr) < 0)
+	if (read_state(cv->dirfd, state) < 0)
 		cairn_manifest_init(state);
-	if (!same_boot(cv))
+	if (!same_boot(cv)) {
 		for (size_t i = 0; i < state->n; i++)
 			state->e[i].ino = 0; /* no file has inode 0: never a stat match */
+	} else if (faccessat(cv->dirfd, "state.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		/* An earlier version's state: saved in the new form now, so that
+		 * later jobs read it fast even if nothing changes. */
+		struct cairn_err ignore = {0};
+		(void)cairn_cache_save_state(cv, state, &ignore);
+	}
 	return 0;
 }
 
 int cairn_cache_save_state(struct cairn_cache_vol *cv, const struct cairn_manifest *state,
                            struct cairn_err *err)
 {
-	autofree char *json = cairn_manifest_to_json(state, true);
+	size_t len;
+	autofree char *bin = cairn_manifest_to_bin(state, &len);
 	char boot[64];
 	boot_id(boot);
 	autofree char *meta = xasprintf("%s %u\n", boot[0] ? boot : "-", state->version);
 	/* Gone first: a crash between the two renames must not pair the new
 	 * state with the old version. */
 	unlinkat(cv->dirfd, "state.meta", 0);
-	autoclose int fd = openat(cv->dirfd, "state.json.tmp",
+	autoclose int fd = openat(cv->dirfd, "state.bin.tmp",
 	                          O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || write_all(fd, json, strlen(json)) < 0 || fsync(fd) < 0 ||
-	    renameat(cv->dirfd, "state.json.tmp", cv->dirfd, "state.json") < 0) {
-		cairn_seterr(err, "cache: cannot save %s/state.json: %s", cv->dir, strerror(errno));
+	if (fd < 0 || write_all(fd, bin, len) < 0 || fsync(fd) < 0 ||
+	    renameat(cv->dirfd, "state.bin.tmp", cv->dirfd, "state.bin") < 0) {
+		cairn_seterr(err, "cache: cannot save %s/state.bin: %s", cv->dir, strerror(errno));
 		return -1;
 	}
+	unlinkat(cv->dirfd, "state.json", 0);
 	autoclose int mfd = openat(cv->dirfd, "state.meta.tmp",
 	                           O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (mfd < 0 || write_all(mfd, meta, strlen(meta)) < 0 ||
@@ -318,16 +340,8 @@ struct cache_tree {
 
 static uint64_t state_bytes(int dirfd)
 {
-	autoclose int fd = openat(dirfd, "state.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	struct stat sb;
-	if (fd < 0 || fstat(fd, &sb) < 0 || sb.st_size > (off_t)CAIRN_MANIFEST_MAX)
-		return 0;
-	autofree char *buf = xcalloc(1, (size_t)sb.st_size + 1);
-	if (read_full(fd, buf, (size_t)sb.st_size) != sb.st_size)
-		return 0;
 	struct cairn_manifest m;
-	struct cairn_err e = {0};
-	if (cairn_manifest_from_json(buf, (size_t)sb.st_size, &m, &e) < 0)
+	if (read_state(dirfd, &m) < 0)
 		return 0;
 	uint64_t b = cairn_manifest_bytes(&m);
 	cairn_manifest_free(&m);
@@ -366,6 +380,7 @@ static int remove_tree(const char *dir, struct cairn_err *err)
 			;
 	}
 	unlinkat(dfd, "data", AT_REMOVEDIR);
+	unlinkat(dfd, "state.bin", 0);
 	unlinkat(dfd, "state.json", 0);
 	unlinkat(dfd, "state.meta", 0);
 	unlinkat(dfd, "jobs", AT_REMOVEDIR);

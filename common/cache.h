@@ -1,5 +1,5 @@
 /* The node-local cache: one directory tree per (workspace, volume, user), bind-mounted
- * into the job. Layout: CACHEDIR/WS/VOL/uUID/{data/,state.json}. Everything above data/
+ * into the job. Layout: CACHEDIR/WS/VOL/uUID/{data/,state.bin}. Everything above data/
  * is root's (0700), so users reach a tree only through their job's bind mount. */
 #ifndef CAIRN_CACHE_H
 #define CAIRN_CACHE_H
@@ -27,7 +27,7 @@ int cairn_cache_open(const struct cairn_config *cfg, const char *ws, const char 
 /* The job is done with the tree: drop its hold; a private tree is removed. */
 void cairn_cache_release(struct cairn_cache_vol *cv, const char *job_id);
 void cairn_cache_close(struct cairn_cache_vol *cv);
-/* state.json: what the last hydrate or sync left in data/ (with local stat fields). */
+/* state.bin: what the last hydrate or sync left in data/ (with local stat fields). */
 /* The version the saved state holds (state.meta), without parsing the state:
  * 0 and *version set, or -1 if there is none. */
 int cairn_cache_state_version(struct cairn_cache_vol *cv, unsigned *version);

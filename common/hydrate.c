@@ -60,59 +60,135 @@ static int set_times(int fd, const char *name, int64_t mtime_ns, int flags)
 	return name ? utimensat(fd, name, ts, flags) : futimens(fd, ts);
 }
 
+/* Small files are latency bound: many must be in flight for root to group
+ * them into ranged GETs and still keep every transfer thread busy. Each costs
+ * one descriptor here and one in root, well under the usual limit of 1024. */
+#define HYDRATE_WINDOW 256
+/* Directories the files in flight are in: the target is sorted by path, so
+ * neighbours share one and it is opened once, not once per file. */
+#define DIR_SLOTS 16
+
 /* Files handed to root and not yet answered. */
 struct pending {
 	unsigned long id;
 	size_t ti, oi; /* index in the target and in the new state */
-	int dfd, fd;
+	int fd;
+	unsigned dir; /* slot of its directory */
 	char tmp[48];
+};
+
+struct dir_slot {
+	char *path; /* relative to the volume's root, "" for the root */
+	int fd;
+	unsigned refs; /* files in flight in it */
 };
 
 struct window {
 	int sock, rootfd;
 	const struct cairn_manifest *t;
 	struct cairn_manifest *out;
-	struct pending p[CAIRN_XFER_WINDOW];
+	struct pending p[HYDRATE_WINDOW];
 	size_t n;
 	unsigned long next_id;
+	struct dir_slot dirs[DIR_SLOTS];
 };
 
-static void pending_drop(struct pending *pd, bool unlink_tmp)
+static int fetch_wait(struct window *w, size_t until, struct cairn_err *err);
+
+/* The slot of path's directory, opened if need be; waits for files in flight
+ * when every slot is taken. Sets *base to path's last component. */
+static int dir_take(struct window *w, const char *path, const char **base, unsigned *slot,
+                    struct cairn_err *err)
 {
+	const char *slash = strrchr(path, '/');
+	size_t len = slash ? (size_t)(slash - path) : 0;
+	*base = slash ? slash + 1 : path;
+	for (;;) {
+		int free_slot = -1;
+		for (unsigned i = 0; i < DIR_SLOTS; i++) {
+			struct dir_slot *d = &w->dirs[i];
+			if (d->path && strlen(d->path) == len && !strncmp(d->path, path, len)) {
+				d->refs++;
+				*slot = i;
+				return 0;
+			}
+			if (!d->refs && (free_slot < 0 || !d->path))
+				free_slot = (int)i;
+		}
+		if (free_slot >= 0) {
+			struct dir_slot *d = &w->dirs[free_slot];
+			free(d->path);
+			if (d->path)
+				close(d->fd);
+			d->path = xasprintf("%.*s", (int)len, path);
+			d->fd = len ? cairn_open_beneath(w->rootfd, d->path,
+			                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0)
+			            : fcntl(w->rootfd, F_DUPFD_CLOEXEC, 3);
+			if (d->fd < 0) {
+				cairn_seterr(err, "cannot open the directory of %.200s: %s", path,
+				             strerror(errno));
+				free(d->path);
+				d->path = NULL;
+				return -1;
+			}
+			d->refs = 1;
+			*slot = (unsigned)free_slot;
+			return 0;
+		}
+		/* Every slot has files in flight (refs > 0): one of them ends. */
+		if (fetch_wait(w, w->n - 1, err) < 0)
+			return -1;
+	}
+}
+
+static void dirs_close(struct window *w)
+{
+	for (unsigned i = 0; i < DIR_SLOTS; i++)
+		if (w->dirs[i].path) {
+			free(w->dirs[i].path);
+			w->dirs[i].path = NULL;
+			close(w->dirs[i].fd);
+		}
+}
+
+static void pending_drop(struct window *w, struct pending *pd, bool unlink_tmp)
+{
+	struct dir_slot *d = &w->dirs[pd->dir];
 	if (unlink_tmp)
-		unlinkat(pd->dfd, pd->tmp, 0);
+		unlinkat(d->fd, pd->tmp, 0);
 	close(pd->fd);
-	close(pd->dfd);
+	d->refs--;
 }
 
 static void window_abort(struct window *w)
 {
 	for (size_t i = 0; i < w->n; i++)
-		pending_drop(&w->p[i], true);
+		pending_drop(w, &w->p[i], true);
 	w->n = 0;
+	dirs_close(w);
 }
 
 /* Create the temporary file for target entry ti and hand it to root. */
 static int fetch_start(struct window *w, size_t ti, size_t oi, struct cairn_err *err)
 {
 	const struct cairn_entry *te = &w->t->e[ti];
-	struct pending *pd = &w->p[w->n];
 	const char *base;
 	unsigned char rnd[6];
-	pd->dfd = cairn_open_parent(w->rootfd, te->path, &base);
-	if (pd->dfd < 0) {
-		cairn_seterr(err, "cannot open the directory of %.200s: %s", te->path,
-		             strerror(errno));
+	unsigned slot;
+	if (dir_take(w, te->path, &base, &slot, err) < 0)
 		return -1;
-	}
+	/* (dir_take may have waited: the window has room at least until now.) */
+	struct pending *pd = &w->p[w->n];
+	pd->dir = slot;
+	int dfd = w->dirs[slot].fd;
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
 		memset(rnd, 0, sizeof(rnd));
 	snprintf(pd->tmp, sizeof(pd->tmp), CAIRN_TMP_PREFIX "%02x%02x%02x%02x%02x%02x", rnd[0],
 	         rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
-	pd->fd = openat(pd->dfd, pd->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	pd->fd = openat(dfd, pd->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (pd->fd < 0) {
 		cairn_setuerr(err, "cannot write into %.200s: %s", te->path, strerror(errno));
-		close(pd->dfd);
+		w->dirs[slot].refs--;
 		return -1;
 	}
 	pd->id = w->next_id++;
@@ -122,7 +198,7 @@ static int fetch_start(struct window *w, size_t ti, size_t oi, struct cairn_err 
 	snprintf(req, sizeof(req), "%lu %s", pd->id, te->sha256);
 	if (cairn_wire_send_fd(w->sock, FR_FETCH, req, pd->fd) < 0) {
 		cairn_seterr(err, "lost the root side: %s", strerror(errno));
-		pending_drop(pd, true);
+		pending_drop(w, pd, true);
 		return -1;
 	}
 	w->n++;
@@ -135,15 +211,16 @@ static int fetch_finish(struct window *w, struct pending *pd, struct cairn_err *
 	const struct cairn_entry *te = &w->t->e[pd->ti];
 	const char *base = strrchr(te->path, '/');
 	base = base ? base + 1 : te->path;
+	int dfd = w->dirs[pd->dir].fd;
 	if (fchmod(pd->fd, te->mode & 01777) < 0 || set_times(pd->fd, NULL, te->mtime_ns, 0) < 0) {
 		cairn_seterr(err, "cannot set the mode of %.200s: %s", te->path, strerror(errno));
 		return -1;
 	}
 	/* A directory or anything else in the way goes first. */
 	struct stat sb;
-	if (fstatat(pd->dfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode))
-		cairn_remove_at(pd->dfd, base);
-	if (renameat(pd->dfd, pd->tmp, pd->dfd, base) < 0) {
+	if (fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode))
+		cairn_remove_at(dfd, base);
+	if (renameat(dfd, pd->tmp, dfd, base) < 0) {
 		cairn_setuerr(err, "cannot place %.200s: %s", te->path, strerror(errno));
 		return -1;
 	}
@@ -183,7 +260,7 @@ static int fetch_wait_one(struct window *w, struct cairn_err *err)
 		struct pending pd = w->p[i];
 		w->p[i] = w->p[--w->n];
 		int r = fetch_finish(w, &pd, err);
-		pending_drop(&pd, r < 0);
+		pending_drop(w, &pd, r < 0);
 		return r;
 	}
 	cairn_seterr(err, "root answered for a file never asked for");
@@ -281,8 +358,7 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 		struct stat sb;
 		struct cairn_entry *oe = cairn_manifest_add(&out, te->path, te->type);
 		if (te->type == CAIRN_FT_FILE && !(l && local_matches(rootfd, l, s, te))) {
-			if (w.n == CAIRN_XFER_WINDOW &&
-			    fetch_wait(&w, CAIRN_XFER_WINDOW / 2, err) < 0)
+			if (w.n == HYDRATE_WINDOW && fetch_wait(&w, HYDRATE_WINDOW / 2, err) < 0)
 				goto out;
 			if (fetch_start(&w, i, out.n - 1, err) < 0)
 				goto out;
@@ -372,8 +448,9 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 				goto out;
 			}
 		} else {
-			autofree char *doc = cairn_manifest_to_json(&out, true);
-			if (cairn_wire_send_doc(sock, doc) < 0 ||
+			size_t dlen;
+			autofree char *doc = cairn_manifest_to_bin(&out, &dlen);
+			if (cairn_wire_send_doc_len(sock, doc, dlen) < 0 ||
 			    cairn_wire_send_str(sock, FR_JSON, counts) < 0) {
 				cairn_seterr(err, "lost the root side: %s", strerror(errno));
 				goto out;
@@ -627,7 +704,7 @@ static void add_to_group(struct cairn_pool *pool, struct hydrate_ctx *c, struct 
 	}
 	g->it[g->n++] = it;
 	c->waiting++;
-	if (g->n == GROUP_MAX || c->waiting >= CAIRN_XFER_WINDOW / 2)
+	if (g->n == GROUP_MAX || c->waiting >= HYDRATE_WINDOW / 2)
 		flush_groups(pool, c);
 }
 
@@ -685,16 +762,16 @@ static int hydrate_serve_loop(struct cairn_pool *pool, int sock, struct hydrate_
 			break;
 		case FR_JSON: {
 			/* The new state arrives as a document: this is its first chunk. */
-			autofree char *rest = NULL;
-			size_t rlen = 0;
-			if (cairn_wire_recv_doc(sock, CAIRN_MANIFEST_MAX, &rest, &rlen) < 0) {
+			autofree char *doc = NULL;
+			size_t dlen = 0;
+			if (cairn_wire_recv_doc_rest(sock, buf, len, CAIRN_MANIFEST_MAX, &doc,
+			                             &dlen) < 0) {
 				cairn_seterr(err, "volume %s: bad state from worker", c->vol);
 				return -1;
 			}
-			autofree char *doc = xasprintf("%s%s", buf, rest);
 			struct cairn_err perr = {0};
 			cairn_manifest_free(&c->newstate);
-			if (cairn_manifest_from_json(doc, strlen(doc), &c->newstate, &perr) < 0) {
+			if (cairn_manifest_from_bin(doc, dlen, &c->newstate, &perr) < 0) {
 				cairn_seterr(err, "volume %s: bad state from worker: %s", c->vol,
 				             perr.msg);
 				return -1;

@@ -330,25 +330,38 @@ static int parse_header(json_t *root, struct cairn_manifest *m, struct cairn_err
 }
 
 /* Sorted, no path twice, every parent a directory entry. */
-static int check_tree(struct cairn_manifest *m, struct cairn_err *err)
+int cairn_manifest_check_tree(struct cairn_manifest *m, struct cairn_err *err)
 {
-	cairn_manifest_sort(m);
+	/* What Cairn wrote is sorted already: sorting it again moves every entry. */
+	bool sorted = true;
+	for (size_t i = 1; i < m->n && sorted; i++)
+		sorted = pathcmp(m->e[i - 1].path, m->e[i].path) < 0;
+	if (!sorted)
+		cairn_manifest_sort(m);
 	for (size_t i = 1; i < m->n; i++)
 		if (!strcmp(m->e[i - 1].path, m->e[i].path)) {
 			cairn_seterr(err, "manifest: entry \"%.64s\" appears twice", m->e[i].path);
 			return -1;
 		}
+	/* Neighbours share a parent: look it up once for all of them. */
+	const struct cairn_entry *last = NULL;
 	for (size_t i = 0; i < m->n; i++) {
-		const char *slash = strrchr(m->e[i].path, '/');
+		const char *path = m->e[i].path, *slash = strrchr(path, '/');
 		if (!slash)
 			continue;
-		autofree char *dir = strndup(m->e[i].path, (size_t)(slash - m->e[i].path));
+		size_t len = (size_t)(slash - path);
+		if (last && strlen(last->path) == len && !memcmp(last->path, path, len))
+			continue;
+		char dir[CAIRN_PATH_MAX + 1];
+		memcpy(dir, path, len);
+		dir[len] = '\0';
 		const struct cairn_entry *p = cairn_manifest_find(m, dir);
 		if (!p || p->type != CAIRN_FT_DIR) {
 			cairn_seterr(err, "manifest: entry \"%.64s\" has no parent directory entry",
-			             m->e[i].path);
+			             path);
 			return -1;
 		}
+		last = p;
 	}
 	return 0;
 }
@@ -442,7 +455,7 @@ int cairn_manifest_from_json(const char *text, size_t len, struct cairn_manifest
 		rv = from_document(text, len, m, err);
 	json_decref(first);
 	if (rv == 0)
-		rv = check_tree(m, err);
+		rv = cairn_manifest_check_tree(m, err);
 	if (rv < 0)
 		cairn_manifest_free(m);
 	return rv;

@@ -71,6 +71,16 @@ char *cairn_manifest_to_json(const struct cairn_manifest *m, bool with_local);
 int cairn_manifest_from_json(const char *text, size_t len, struct cairn_manifest *m,
                              struct cairn_err *err);
 
+/* The compact binary form, for the cache state and the worker's tree: the same
+ * content with the local fields, validated as strictly, read many times faster.
+ * Entries come out sorted. */
+char *cairn_manifest_to_bin(const struct cairn_manifest *m, size_t *len);
+int cairn_manifest_from_bin(const char *buf, size_t len, struct cairn_manifest *m,
+                            struct cairn_err *err);
+bool cairn_manifest_is_bin(const char *buf, size_t len);
+/* Sorted (sorts if need be), no path twice, every parent a directory entry. */
+int cairn_manifest_check_tree(struct cairn_manifest *m, struct cairn_err *err);
+
 /* Validation shared with the sync path. */
 int cairn_relpath_check(const char *path, char *why, size_t whylen);
 int cairn_symlink_target_check(const char *target, size_t len, char *why, size_t whylen);

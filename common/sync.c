@@ -189,8 +189,10 @@ static int sync_worker(int sock, void *arg, struct cairn_err *err)
 		rv = 0;
 		goto out;
 	}
-	doc = cairn_manifest_to_json(&local, true);
-	if (cairn_wire_send_doc(sock, doc) < 0 || cairn_wire_send_str(sock, FR_JSON, cnt) < 0) {
+	size_t dlen;
+	doc = cairn_manifest_to_bin(&local, &dlen);
+	if (cairn_wire_send_doc_len(sock, doc, dlen) < 0 ||
+	    cairn_wire_send_str(sock, FR_JSON, cnt) < 0) {
 		cairn_seterr(err, "lost the root side: %s", strerror(errno));
 		goto out;
 	}
@@ -558,14 +560,15 @@ static int sync_serve_loop(struct cairn_pool *pool, int sock, struct sync_ctx *c
 				return -1;
 			break;
 		case FR_JSON: {
-			autofree char *rest = NULL;
-			if (cairn_wire_recv_doc(sock, CAIRN_MANIFEST_MAX, &rest, NULL) < 0) {
+			autofree char *doc = NULL;
+			size_t dlen = 0;
+			if (cairn_wire_recv_doc_rest(sock, buf, len, CAIRN_MANIFEST_MAX, &doc,
+			                             &dlen) < 0) {
 				cairn_seterr(err, "volume %s: bad manifest from worker", c->vol);
 				return -1;
 			}
-			autofree char *doc = xasprintf("%s%s", buf, rest);
 			struct cairn_err perr = {0};
-			if (cairn_manifest_from_json(doc, strlen(doc), &c->newm, &perr) < 0) {
+			if (cairn_manifest_from_bin(doc, dlen, &c->newm, &perr) < 0) {
 				cairn_setuerr(err, "volume %s: cannot sync: %s", c->vol, perr.msg);
 				return -1;
 			}

@@ -183,7 +183,12 @@ int cairn_wire_recv(int fd, char *type, char **buf, size_t *len, size_t *cap)
 
 int cairn_wire_send_doc(int fd, const char *doc)
 {
-	size_t len = strlen(doc), off = 0;
+	return cairn_wire_send_doc_len(fd, doc, strlen(doc));
+}
+
+int cairn_wire_send_doc_len(int fd, const char *doc, size_t len)
+{
+	size_t off = 0;
 	while (off < len) {
 		size_t n = len - off > CAIRN_WIRE_MAX ? CAIRN_WIRE_MAX : len - off;
 		if (cairn_wire_send(fd, FR_JSON, doc + off, n) < 0)
@@ -222,5 +227,23 @@ int cairn_wire_recv_doc(int fd, size_t max, char **out, size_t *outlen)
 	*out = doc;
 	if (outlen)
 		*outlen = total;
+	return 0;
+}
+
+int cairn_wire_recv_doc_rest(int fd, const char *first, size_t first_len, size_t max, char **out,
+                             size_t *outlen)
+{
+	char *rest = NULL;
+	size_t rlen = 0;
+	if (first_len > max || cairn_wire_recv_doc(fd, max - first_len, &rest, &rlen) < 0)
+		return -1;
+	char *doc = xrealloc(NULL, first_len + rlen + 1);
+	memcpy(doc, first, first_len);
+	memcpy(doc + first_len, rest, rlen);
+	doc[first_len + rlen] = '\0';
+	free(rest);
+	*out = doc;
+	if (outlen)
+		*outlen = first_len + rlen;
 	return 0;
 }

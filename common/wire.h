@@ -47,9 +47,14 @@ int cairn_wire_recv_fd(int sock, char *type, char **buf, size_t *len, size_t *ca
 /* Receive one frame into *buf (reallocated as needed, NUL-terminated).
  * Returns 0, or -1 on EOF or error. */
 int cairn_wire_recv(int fd, char *type, char **buf, size_t *len, size_t *cap);
-/* Send a long document as JSON chunks followed by END. */
+/* Send a long document (a string, or len bytes) as JSON chunks followed by END. */
 int cairn_wire_send_doc(int fd, const char *doc);
+int cairn_wire_send_doc_len(int fd, const char *doc, size_t len);
 /* Receive JSON chunks until END; *out is NUL-terminated. max bounds the size. */
 int cairn_wire_recv_doc(int fd, size_t max, char **out, size_t *len);
+/* The same when its first chunk (first, first_len bytes) was already read:
+ * *out is the whole document. */
+int cairn_wire_recv_doc_rest(int fd, const char *first, size_t first_len, size_t max, char **out,
+                             size_t *len);
 
 #endif

@@ -1,6 +1,6 @@
-/* Unit tests for common/manifest.c: JSON round trips, sort order, lookup,
- * content comparison, setuid/setgid stripping, counters, path and symlink
- * target validation, and a table of malformed manifests that must be refused. */
+/* Unit tests for common/manifest.c and manifest_bin.c: JSON and compact round trips, sort order,
+ * lookup, content comparison, setuid/setgid stripping, counters, path and symlink target
+ * validation, and a table of malformed manifests that must be refused. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -769,6 +769,114 @@ static void test_malformed(void)
 		cairn_manifest_free(&m);
 }
 
+/* The compact form: the same content as JSON with the local fields, sorted;
+ * every cut and every damaged header or entry refused, never a crash. */
+static void test_bin(void)
+{
+	struct cairn_manifest m, back;
+	struct cairn_err err = {0};
+	build_sample(&m);
+	memset(m.e[0].pack, 'c', 64); /* "a-b" (unsorted yet): in a pack */
+	m.e[0].offset = 4096;
+	size_t len;
+	char *bin = cairn_manifest_to_bin(&m, &len);
+	CHECK("bin: starts with its magic", cairn_manifest_is_bin(bin, len));
+	int rc = cairn_manifest_from_bin(bin, len, &back, &err);
+	CHECK_MSG("bin: round trip", rc == 0, "%s", err.msg);
+	CHECK("bin: entries come out sorted", rc == 0 && order_is(&back, sorted_paths, NSORTED));
+	bool same = rc == 0 && back.version == 7 && back.parent == 6 &&
+	            back.created == 1700000000 && streq(back.workspace, "proj") &&
+	            streq(back.volume, "agent-state") && streq(back.job, "4242") &&
+	            streq(back.user, "alice") && streq(back.host, "node01");
+	cairn_manifest_sort(&m);
+	for (size_t i = 0; same && i < m.n; i++)
+		same = entry_equal(&m.e[i], &back.e[i], true) &&
+		       !strcmp(m.e[i].pack, back.e[i].pack) && m.e[i].offset == back.e[i].offset;
+	CHECK("bin: header, entries, local fields, pack and offset all kept", same);
+	/* The same text as JSON on both sides. */
+	char *j1 = cairn_manifest_to_json(&m, true),
+	     *j2 = rc == 0 ? cairn_manifest_to_json(&back, true) : NULL;
+	CHECK("bin: its JSON is the original's JSON", j2 && !strcmp(j1, j2));
+	free(j1);
+	free(j2);
+	if (rc == 0)
+		cairn_manifest_free(&back);
+
+	size_t refused = 0;
+	for (size_t cut = 0; cut < len; cut++) {
+		err = (struct cairn_err){0};
+		if (cairn_manifest_from_bin(bin, cut, &back, &err) < 0)
+			refused += err.msg[0] && !back.n && !back.e;
+		else
+			cairn_manifest_free(&back);
+	}
+	CHECK_MSG("bin: every cut short form is refused", refused == len, "%zu of %zu", refused,
+	          len);
+	char *junk = xcalloc(1, len + 1);
+	memcpy(junk, bin, len);
+	err = (struct cairn_err){0};
+	CHECK("bin: a byte after the last entry is refused",
+	      cairn_manifest_from_bin(junk, len + 1, &back, &err) < 0 && has(err.msg, "after"));
+	free(junk);
+
+	/* Damage: each byte of the form in turn set to values that break it;
+	 * whatever parses must still be a valid tree. */
+	size_t parsed_ok = 0, bad_ok = 0;
+	for (size_t at = 0; at < len; at++) {
+		static const unsigned char vals[] = {0x00, 0x2f, 0x2e, 0xff, 0x7f};
+		for (size_t v = 0; v < sizeof(vals); v++) {
+			char *d = xcalloc(1, len);
+			memcpy(d, bin, len);
+			if ((unsigned char)d[at] == vals[v]) {
+				free(d);
+				continue;
+			}
+			d[at] = (char)vals[v];
+			err = (struct cairn_err){0};
+			if (cairn_manifest_from_bin(d, len, &back, &err) == 0) {
+				char why[256];
+				bool valid = true;
+				for (size_t i = 0; i < back.n; i++)
+					valid = valid &&
+					        cairn_relpath_check(back.e[i].path, why,
+					                            sizeof(why)) == 0 &&
+					        (back.e[i].mode & 06000) == 0;
+				parsed_ok += valid;
+				bad_ok += !valid;
+				cairn_manifest_free(&back);
+			}
+			free(d);
+		}
+	}
+	CHECK_MSG("bin: a damaged form never yields a bad path or a setuid mode", bad_ok == 0,
+	          "%zu bad of %zu parsed", bad_ok, parsed_ok);
+
+	/* Hand-made: an absurd entry count and a path with "..". */
+	char *lie = xcalloc(1, len);
+	memcpy(lie, bin, len);
+	lie[24] = lie[25] = lie[26] = lie[27] = (char)0x7f; /* the entry count */
+	err = (struct cairn_err){0};
+	CHECK("bin: an entry count the bytes cannot hold is refused",
+	      cairn_manifest_from_bin(lie, len, &back, &err) < 0 && has(err.msg, "cannot fit"));
+	free(lie);
+	struct cairn_manifest up;
+	cairn_manifest_init(&up);
+	cairn_manifest_add(&up, "../x", CAIRN_FT_DIR);
+	size_t ulen;
+	char *ubin = cairn_manifest_to_bin(&up, &ulen);
+	err = (struct cairn_err){0};
+	CHECK("bin: a path with .. is refused",
+	      cairn_manifest_from_bin(ubin, ulen, &back, &err) < 0 && err.msg[0]);
+	free(ubin);
+	cairn_manifest_free(&up);
+	err = (struct cairn_err){0};
+	CHECK("bin: JSON is not the compact form",
+	      !cairn_manifest_is_bin("{\"format\":2}", 12) &&
+	          cairn_manifest_from_bin("{\"format\":2}", 12, &back, &err) < 0);
+	free(bin);
+	cairn_manifest_free(&m);
+}
+
 int main(void)
 {
 	test_sort_and_find();
@@ -781,5 +889,6 @@ int main(void)
 	test_relpath_check();
 	test_symlink_target_check();
 	test_malformed();
+	test_bin();
 	TAP_DONE();
 }
