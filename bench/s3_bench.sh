@@ -283,10 +283,9 @@ make_set_b() {
 tree_sig() { find "$1" -type f -printf '%s\n' | awk '{ n++; b += $1 } END { printf "%d %.0f\n", n, b }'; }
 
 # s3curl ARGS...: a signed request with an empty body (keys from $T/curl.conf)
-s3curl() {
-	curl -s -m 30 -K "$T/curl.conf" --aws-sigv4 "aws:amz:us-east-1:s3" \
-		-H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" "$@"
-}
+S3CURL=(curl -s -K "$T/curl.conf" --aws-sigv4 "aws:amz:us-east-1:s3"
+	-H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+s3curl() { "${S3CURL[@]}" -m 30 "$@"; }
 mkbucket() {
 	local code
 	code=$(s3curl -o "$T/log/mkbucket.out" -w '%{http_code}' -X PUT "$CAIRN_S3_ENDPOINT/$1") || true
@@ -369,6 +368,7 @@ seed_set() {
 	local s=$1 b p
 	b=$(bucket_of "$s")
 	mkbucket "$b"
+	CACHE=$T/cache
 	write_conf "$b"
 	crun "seed$s" "$(vol_of "$s"):$(mnt_of "$s")" cp -a "$T/src/$s/." "$(mnt_of "$s")/"
 	SEED_LINE=$(sync_line "$(vol_of "$s")")
@@ -449,13 +449,13 @@ floor_a() {
 	(cd "$T/src/A" && find . -type f | sed 's|^\./||' | sort) |
 		awk -v e="$CAIRN_S3_ENDPOINT/$b/src" '{ printf "url = \"%s/%s\"\noutput = \"/dev/null\"\n", e, $0 }' >"$cfg"
 	for ((run = 1; run <= RUNS; run++)); do
-		timed "floorA.$run" s3curl -f -Z --parallel-max 8 -K "$cfg" || {
+		timed "floorA.$run" "${S3CURL[@]}" -f -Z --parallel-max 8 -K "$cfg" || {
 			log "the curl floor failed: $(tail -2 "$T/log/floorA.$run.err")"
 			return 0
 		}
 		rec coldA floor s "$WALL"
 	done
-	cmd_note "coldA floor" s3curl -f -Z --parallel-max 8 -K "$cfg"
+	cmd_note "coldA floor" "${S3CURL[@]}" -f -Z --parallel-max 8 -K "$cfg"
 }
 
 # Each peer's own copy of B, uploaded once to its own prefix: the first upload
