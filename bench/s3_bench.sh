@@ -6,7 +6,8 @@
 # medians of RUNS runs:
 #   1. cold hydrate of data set A (1000 x 1 MiB + 1 x 256 MiB) into an empty
 #      place, a new one for each run: Cairn with a new CacheDir, each peer
-#      into a new directory (older copies are deleted after the scenario);
+#      into a new directory (A's copies are deleted once checked, B's after
+#      the scenario);
 #      beside it, the server's own limit: curl, 8 GETs at once into /dev/null;
 #   2. cold hydrate of data set B (20,000 x 4 KiB files in 20 directories);
 #   3. B with nothing changed: a second `cairn run` on the warm cache (its
@@ -403,6 +404,7 @@ cold_one() {
 		if [ "$run" = 1 ]; then
 			crun "verify$s" "$v:$(mnt_of "$s")" diff -rq "$T/src/$s" "$(mnt_of "$s")"
 		fi
+		drop_big_copy "$s" "$CACHE"
 		return 0
 	fi
 	dir=$T/cold/$s.$run.$tool
@@ -420,6 +422,14 @@ cold_one() {
 	fi
 	rec "$key" "$tool" s "$WALL"
 	rec "$key" "$tool" rss "$RSS"
+	drop_big_copy "$s" "$dir"
+}
+
+# A's copies (1.25 GiB each, few files) go as soon as they are checked: a dozen
+# of them would fill the page cache and slow down whoever writes next.
+drop_big_copy() { # drop_big_copy SET DIR
+	[ "$1" = A ] && rm -rf "$2"
+	return 0
 }
 
 # Every cold run goes to a new place, and the older copies are deleted only

@@ -231,6 +231,8 @@ int cmd_fork(int argc, char **argv)
 		goto out;
 	}
 	cairn_vstate_free(&st);
+	if (cairn_cli_check_member(&s, "fork") < 0)
+		goto out;
 	if (taken) {
 		fprintf(stderr,
 		        "cairn fork: volume %s exists already in workspace %s; pick a new name\n",

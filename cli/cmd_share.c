@@ -167,6 +167,8 @@ int cmd_create(int argc, char **argv)
 		                "leave out --owner\n");
 		goto out;
 	}
+	if (cairn_cli_check_member(&s, "create") < 0)
+		goto out;
 	if (cairn_volume_quota_check(&s.cfg, s.st, s.ws, vol, &err) < 0 ||
 	    cairn_vstate_create(s.st, s.ws, vol, owner, (int64_t)pw->pw_uid, &err) < 0) {
 		fprintf(stderr, "cairn create: %s\n", err.msg);

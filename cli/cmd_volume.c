@@ -172,8 +172,8 @@ int cmd_list(int argc, char **argv)
 		if (cairn_vstate_load(s.st, s.ws, names[i], &vs, &verr) < 0)
 			memset(&vs, 0, sizeof(vs));
 		/* Users see the volumes they may read. */
-		if ((!cairn_cli_admin(&s) &&
-		     cairn_access_for(&s.cfg, &vs, cairn_cli_caller) == CAIRN_ACCESS_NONE) ||
+		if ((!cairn_cli_admin(&s) && cairn_access_for(&s.cfg, s.ws, &vs, cairn_cli_caller,
+		                                              NULL) == CAIRN_ACCESS_NONE) ||
 		    (o.owner && (!vs.owner || strcmp(vs.owner, o.owner)))) {
 			cairn_vstate_free(&vs);
 			continue;
@@ -254,7 +254,7 @@ int cmd_show(int argc, char **argv)
 	describe_meta(&state, meta, owner, sizeof(owner), created, sizeof(created), used,
 	              sizeof(used));
 	shares = state.nshares ? cairn_shares_text(&state)
-	                       : xstrdup("none: every job of the workspace may use it");
+	                       : xstrdup("none: every member of the workspace may use it");
 	json_t *last = state.last_activity ? json_loads(state.last_activity, 0, NULL) : NULL;
 	int64_t last_time = state.last_used;
 	cairn_vstate_free(&state);

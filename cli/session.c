@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "membership.h"
 #include "creds.h"
 #include "job.h"
 #include "lease.h"
@@ -142,6 +143,24 @@ bool cairn_cli_admin(const struct session *s)
 	return !cairn_cli_caller || cairn_is_admin(&s->cfg, cairn_cli_caller);
 }
 
+int cairn_cli_check_member(struct session *s, const char *cmd)
+{
+	if (cairn_cli_admin(s))
+		return 0;
+	struct cairn_err err = {0};
+	enum cairn_member m = cairn_workspace_member(&s->cfg, s->ws, cairn_cli_caller, &err);
+	if (m == CAIRN_MEMBER_YES || m == CAIRN_MEMBER_OPEN)
+		return 0;
+	if (m == CAIRN_MEMBER_NO)
+		fprintf(stderr,
+		        "cairn %s: user %s is not a member of workspace %s (no association with "
+		        "Slurm account %s); ask an admin to add you\n",
+		        cmd, cairn_cli_caller->name, s->ws, s->ws);
+	else
+		fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
+	return -1;
+}
+
 int cairn_cli_authorize(struct session *s, const char *cmd, const char *vol, int need,
                         bool owner_only)
 {
@@ -155,7 +174,8 @@ int cairn_cli_authorize(struct session *s, const char *cmd, const char *vol, int
 	}
 	const struct cairn_user *u = cairn_cli_caller;
 	bool owner = cairn_is_owner(&state, u);
-	int have = (int)cairn_access_for(&s->cfg, &state, u);
+	struct cairn_err why = {0};
+	int have = (int)cairn_access_for(&s->cfg, s->ws, &state, u, &why);
 	int rv = 0;
 	if (owner_only && !owner) {
 		fprintf(stderr,
@@ -163,10 +183,17 @@ int cairn_cli_authorize(struct session *s, const char *cmd, const char *vol, int
 		        "who may use it\n",
 		        cmd, vol, state.owner ? state.owner : "nobody on record");
 		rv = -1;
-	} else if (need > 1 && !owner && state.nshares == 0) {
-		/* Without shares every job of the workspace may write the volume, but
-		 * removing or rolling it back from the CLI needs a grant of one's own:
-		 * the server cannot tell who belongs to a workspace. */
+	} else if (have == CAIRN_ACCESS_NONE && why.msg[0]) {
+		fprintf(stderr,
+		        "cairn %s: volume %s: %s; ask an admin, or its owner (%s) to share it with "
+		        "you\n",
+		        cmd, vol, why.msg, state.owner ? state.owner : "unknown");
+		rv = -1;
+	} else if (need > 1 && !owner && state.nshares == 0 &&
+	           !cairn_workspace_members_known(&s->cfg)) {
+		/* Without shares every member of the workspace may write the volume;
+		 * without Slurm's accounting nobody can tell who is one, so removing or
+		 * rolling it back from the CLI needs a grant of one's own. */
 		fprintf(stderr,
 		        "cairn %s: volume %s is not shared: only its owner (%s) or an admin may "
 		        "change it from the command line\n",

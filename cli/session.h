@@ -42,6 +42,9 @@ const char *cairn_cli_invoker(void);
 
 /* May the caller use vol as asked (need: 1 read, 2 read and write; owner_only:
  * the owner or an admin)? 0, or -1 after one line on stderr saying why not. */
+/* Non-admin callers must belong to the session's workspace to make volumes in
+ * it (membership.h); prints the refusal. 0 or -1. */
+int cairn_cli_check_member(struct session *s, const char *cmd);
 int cairn_cli_authorize(struct session *s, const char *cmd, const char *vol, int need,
                         bool owner_only);
 /* Is the caller an admin (root, AdminGroup)? */

@@ -4,8 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "membership.h"
+#include "slurm_conf.h"
 #include "util.h"
 
 static bool in_group(const struct cairn_user *u, const char *group)
@@ -22,27 +23,10 @@ static bool in_group(const struct cairn_user *u, const char *group)
 	return false;
 }
 
-/* slurm.conf's SlurmUser (the file named by SLURM_CONF, else /etc/slurm/slurm.conf;
- * Slurm's default is root), copied into buf. */
+/* slurm.conf's SlurmUser; Slurm's default is root. */
 static const char *slurm_user(char *buf, size_t len)
 {
-	const char *path = getenv("SLURM_CONF");
-	autofclose FILE *f = fopen(path && *path ? path : "/etc/slurm/slurm.conf", "re");
-	snprintf(buf, len, "root");
-	char line[1024];
-	while (f && fgets(line, sizeof(line), f)) {
-		char *p = line + strspn(line, " \t");
-		if (strncasecmp(p, "SlurmUser", 9))
-			continue;
-		p += 9;
-		p += strspn(p, " \t");
-		if (*p++ != '=')
-			continue;
-		p += strspn(p, " \t");
-		p[strcspn(p, " \t\r\n#")] = '\0';
-		if (*p)
-			snprintf(buf, len, "%s", p);
-	}
+	(void)cairn_slurm_conf_get("SlurmUser", "root", buf, len);
 	return buf;
 }
 
@@ -63,12 +47,27 @@ bool cairn_is_owner(const struct cairn_vstate *vs, const struct cairn_user *u)
 	return !strcmp(vs->owner, u->name);
 }
 
-enum cairn_access cairn_access_for(const struct cairn_config *cfg, const struct cairn_vstate *vs,
-                                   const struct cairn_user *u)
+enum cairn_access cairn_access_for(const struct cairn_config *cfg, const char *ws,
+                                   const struct cairn_vstate *vs, const struct cairn_user *u,
+                                   struct cairn_err *why)
 {
-	if (cairn_is_admin(cfg, u) || cairn_is_owner(vs, u) ||
-	    (vs->nshares == 0 && !vs->shares_invalid))
+	if (cairn_is_admin(cfg, u) || cairn_is_owner(vs, u))
 		return CAIRN_ACCESS_RW;
+	if (vs->nshares == 0 && !vs->shares_invalid) {
+		struct cairn_err e = {0};
+		enum cairn_member m = cairn_workspace_member(cfg, ws, u, &e);
+		if (m == CAIRN_MEMBER_YES || m == CAIRN_MEMBER_OPEN)
+			return CAIRN_ACCESS_RW;
+		if (m == CAIRN_MEMBER_NO)
+			cairn_setuerr(
+			    &e,
+			    "user %s is not a member of workspace %s (no association with "
+			    "Slurm account %s)",
+			    u->name, ws, ws);
+		if (why)
+			*why = e;
+		return CAIRN_ACCESS_NONE;
+	}
 	enum cairn_access best = CAIRN_ACCESS_NONE;
 	for (size_t i = 0; i < vs->nshares && best != CAIRN_ACCESS_RW; i++) {
 		const struct cairn_share *sh = &vs->shares[i];

@@ -315,9 +315,18 @@ static int check_access(const struct cairn_config *cfg, struct cairn_store *st,
 	struct cairn_vstate state;
 	if (cairn_vstate_load(st, rec->workspace, vs->name, &state, err) < 0)
 		return -1;
-	int a = (int)cairn_access_for(cfg, &state, u);
-	if (state.rev == 0 && !vs->readonly &&
-	    cairn_volume_quota_check(cfg, st, rec->workspace, vs->name, err) < 0)
+	struct cairn_err why = {0};
+	int a = (int)cairn_access_for(cfg, rec->workspace, &state, u, &why);
+	if (a == CAIRN_ACCESS_NONE && why.msg[0]) {
+		/* Not a member of the workspace, or membership could not be asked. */
+		cairn_setuerr(err,
+		              "volume %s: %s; ask an admin to add you to the account, or %s to "
+		              "share the volume with you ('cairn share %s --user %s --rw')",
+		              vs->name, why.msg, state.owner ? state.owner : "its owner", vs->name,
+		              u->name);
+		a = -1;
+	} else if (state.rev == 0 && !vs->readonly &&
+	           cairn_volume_quota_check(cfg, st, rec->workspace, vs->name, err) < 0)
 		a = -1;
 	else if (a == CAIRN_ACCESS_NONE) {
 		autofree char *shares = cairn_shares_text(&state);

@@ -10,6 +10,11 @@
 # x the actions: mount read-write and read-only in a real Slurm job, and get,
 # list, share, unshare and rm through the CLI server (`cairn serve`) as that
 # user. Every cell is one check. rm runs last, by the admin.
+# The cluster has Slurm's accounting (slurmdbd): account proj has the owner,
+# member, grouped and admin users, account elsewhere the other user. A second
+# volume `open` of proj, never shared, is open to proj's members only: the
+# member mounts, reads and removes it; the other user, even in a job charged
+# to proj, cannot.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -42,12 +47,17 @@ done
 usermod -aG cairnmx "${NAME[grouped]}"
 usermod -aG cairnmxadmins "${NAME[admin]}"
 
-if ! env_lines=$("$REPO/tests/cluster" up --state "$STATE" --clean); then
+if ! env_lines=$("$REPO/tests/cluster" up --state "$STATE" --clean --accounting); then
 	fail "matrix: the test cluster comes up" "tests/cluster up failed"
 	exit 1
 fi
 eval "$env_lines"
 pass "matrix: the test cluster comes up"
+sacctmgr -i add account proj,elsewhere >/dev/null &&
+	sacctmgr -i add user "${NAME[owner]},${NAME[member]},${NAME[grouped]},${NAME[admin]}" account=proj >/dev/null &&
+	sacctmgr -i add user "${NAME[other]}" account=elsewhere >/dev/null
+check "matrix: accounts proj and elsewhere with their users in slurmdbd" \
+	bash -c "[ \"\$(sacctmgr -nP show assoc where account=proj format=user | grep -c .)\" -ge 4 ]"
 echo "AdminGroup = cairnmxadmins" >>"$CAIRN_CONF"
 CAIRN=$CAIRN_PREFIX/bin/cairn
 [ -x "$CAIRN" ] || CAIRN=$REPO/build/cairn
@@ -57,12 +67,13 @@ SERVER=$!
 for _ in $(seq 1 50); do [ -S "$STATE/cli.sock" ] && break; sleep 0.1; done
 
 home() { getent passwd "${NAME[$1]}" | cut -d: -f6; }
-# job ROLE SPEC: a Slurm job of ROLE's user (account proj, or elsewhere for
-# other) with --volume=SPEC that reads f and tries to write w. Prints the job id.
+# job ROLE SPEC [ACCOUNT]: a Slurm job of ROLE's user (account proj, or
+# elsewhere for other) with --volume=SPEC that reads f and tries to write w.
+# Prints the job id.
 job() {
-	local r=$1 spec=$2 h acct=proj
+	local r=$1 spec=$2 h acct=${3:-proj}
 	h=$(home "$r")
-	[ "$r" = other ] && acct=elsewhere
+	[ "$r" = other ] && [ -z "${3:-}" ] && acct=elsewhere
 	cat >"$h/mx-job.sh" <<'S'
 #!/bin/bash
 cat .mx/f 2>/dev/null || echo no-file
@@ -169,4 +180,52 @@ check "matrix: owner: rm" bash -c "[ $rc = 0 ] && ! '$CAIRN' show mx-owned --wor
 cli admin rm mx --workspace proj
 rc=$?
 check "matrix: admin: rm" bash -c "[ $rc = 0 ] && ! '$CAIRN' show mx --workspace proj >/dev/null 2>&1"
+# `open`: never shared, so open to proj's members, and to nobody else.
+h=$(home owner)
+j=$(SUBMIT_DIR=$h submit_wait "${NAME[owner]}" mx-create.sh -o "$h/mx-%j.txt" -A proj --volume=open:.mx)
+check "matrix: open: the owner's job creates it, without shares" \
+	bash -c "[ $(job_state "$j") = COMPLETED ] && '$CAIRN' show open --workspace proj | grep -q '^Shares: *none'"
+j=$(job member open:.mx)
+o="$(home member)/mx-$j.txt"
+check "matrix: open: member: mount rw: reads and writes (a member of proj)" \
+	bash -c "[ $(job_state "$j") = COMPLETED ] && grep -qx secret-of-owner '$o' && grep -qx wrote '$o'"
+j=$(job other open:.mx proj)
+o="$(home other)/mx-$j.txt"
+# Slurm (accounting on, associations not enforced) charges a job asked for an
+# account the user has no association with to the user's default account.
+check "matrix: open: other: a job asked for proj runs in elsewhere, never reaching proj's volume" \
+	bash -c "[ $(job_state "$j") = COMPLETED ] && ! grep -q secret '$o' && scontrol show job $j | grep -q 'Account=elsewhere'"
+# A user Slurm's accounting does not know keeps the account asked for: Cairn
+# refuses them.
+u=$CAIRN_TEST_USER2
+uh=$(getent passwd "$u" | cut -d: -f6)
+cp "$(home other)/mx-job.sh" "$uh/mx-job.sh" && chown "$u": "$uh/mx-job.sh"
+j=$(SUBMIT_DIR=$uh submit_wait "$u" mx-job.sh -o "$uh/mx-%j.txt" -A proj --volume=open:.mx)
+o="$uh/mx-$j.txt"
+check "matrix: open: a user without any association, charged to proj: the job fails, not a member of workspace proj" \
+	bash -c "[ $(job_state "$j") = FAILED ] && ! grep -q secret '$o' && grep -q 'is not a member of workspace proj' '$o' && scontrol show job $j | grep -q 'Account=proj'"
+assert_node_idle "matrix: open: the node is idle after the refused job"
+cli member get open f - --workspace proj
+check "matrix: open: member: get reads a file" [ "$?:$(cat "$STATE/out")" = 0:secret-of-owner ]
+cli other get open f - --workspace proj
+rc=$?
+check "matrix: open: other: get is refused, naming the workspace" \
+	bash -c "[ $rc = 1 ] && grep -q 'not a member of workspace proj' '$STATE/err' && [ ! -s '$STATE/out' ]"
+cli member list --workspace proj
+check "matrix: open: member: list shows it" grep -q '^open ' "$STATE/out"
+cli other list --workspace proj
+check "matrix: open: other: list does not show it" bash -c "! grep -q '^open ' '$STATE/out'"
+cli other create theirs --workspace proj
+rc=$?
+check "matrix: open: other: create in proj is refused, not a member" \
+	bash -c "[ $rc = 1 ] && grep -q 'not a member of workspace proj' '$STATE/err' && ! '$CAIRN' show theirs --workspace proj >/dev/null 2>&1"
+cli member create theirs --workspace proj
+check "matrix: open: member: create in proj" bash -c "[ $? = 0 ] && '$CAIRN' show theirs --workspace proj | grep -q '^Owner: *${NAME[member]}\$'"
+cli other rm open --workspace proj
+rc=$?
+check "matrix: open: other: rm is refused" bash -c "[ $rc = 1 ] && '$CAIRN' show open --workspace proj >/dev/null"
+cli member rm open --workspace proj
+rc=$?
+check "matrix: open: member: rm (a writer: every member is one)" \
+	bash -c "[ $rc = 0 ] && ! '$CAIRN' show open --workspace proj >/dev/null 2>&1"
 finish

@@ -43,7 +43,7 @@ version() { "$CAIRN" show perm --json | python3 -c 'import json,sys; print(json.
 as "$OWNER" sh -c 'echo mine > v/a'
 check "perm: the first job creates the volume" [ "$(version)" = 1 ]
 check "perm: its user is the owner" sh -c "'$CAIRN' show perm | grep -q '^Owner: *$OWNER\$'"
-check "perm: no shares: show says every job of the workspace may use it" \
+check "perm: no shares: show says every member of the workspace may use it" \
 	sh -c "'$CAIRN' show perm | grep -q '^Shares: *none'"
 
 # No shares: another member of the workspace reads and writes.
