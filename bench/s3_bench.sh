@@ -8,7 +8,8 @@
 #      place, a new one for each run: Cairn with a new CacheDir, each peer
 #      into a new directory (A's copies are deleted once checked, B's after
 #      the scenario);
-#      beside it, the server's own limit: curl, 8 GETs at once into /dev/null;
+#      beside it, the server's own limit: curl, 8 GETs at once into /dev/null,
+#      and into files;
 #   2. cold hydrate of data set B (20,000 x 4 KiB files in 20 directories);
 #   3. B with nothing changed: a second `cairn run` on the warm cache (its
 #      hydrate, and its sync check at the end) against each peer's second sync
@@ -451,21 +452,31 @@ cold_scenario() { # cold_scenario SET
 }
 
 # The server's own limit on the same run: 8 GETs at once with curl, of A's
-# objects as the peers stored them, into /dev/null (no disk, no checks). No
-# client can download A faster than this.
+# objects as the peers stored them, into /dev/null (no disk, no checks), and
+# the same into files of a new directory (the disk, no checks). No client that
+# writes the files can download A faster than the second.
 floor_a() {
-	local b cfg=$T/floor.urls run
+	local b cfg run dir
 	b=$(bucket_of A)
-	(cd "$T/src/A" && find . -type f | sed 's|^\./||' | sort) |
-		awk -v e="$CAIRN_S3_ENDPOINT/$b/src" '{ printf "url = \"%s/%s\"\noutput = \"/dev/null\"\n", e, $0 }' >"$cfg"
-	for ((run = 1; run <= RUNS; run++)); do
-		timed "floorA.$run" "${S3CURL[@]}" -f -Z --parallel-max 8 -K "$cfg" || {
-			log "the curl floor failed: $(tail -2 "$T/log/floorA.$run.err")"
-			return 0
-		}
-		rec coldA floor s "$WALL"
+	for run in null files; do
+		(cd "$T/src/A" && find . -type f | sed 's|^\./||' | sort) |
+			awk -v e="$CAIRN_S3_ENDPOINT/$b/src" -v d="$run" -v t="$T/cold/floor" \
+				'{ printf "url = \"%s/%s\"\noutput = \"%s\"\n", e, $0, (d == "null" ? "/dev/null" : t "/" $0) }' >"$T/floor.$run"
 	done
-	cmd_note "coldA floor" "${S3CURL[@]}" -f -Z --parallel-max 8 -K "$cfg"
+	for ((run = 1; run <= RUNS; run++)); do
+		for cfg in null files; do
+			dir=$T/cold/floor
+			mkdir -p "$dir"
+			timed "floorA.$cfg.$run" "${S3CURL[@]}" -f -Z --parallel-max 8 -K "$T/floor.$cfg" || {
+				log "the curl floor failed: $(tail -2 "$T/log/floorA.$cfg.$run.err")"
+				return 0
+			}
+			rm -rf "$dir"
+			rec coldA "floor$cfg" s "$WALL"
+		done
+	done
+	cmd_note "coldA floor" "${S3CURL[@]}" -f -Z --parallel-max 8 -K "$T/floor.null"
+	cmd_note "coldA floor into files" "${S3CURL[@]}" -f -Z --parallel-max 8 -K "$T/floor.files"
 }
 
 # Each peer's own copy of B, uploaded once to its own prefix: the first upload
@@ -648,12 +659,13 @@ report() {
 	echo
 	echo "Targets (judged on cairn s):"
 	target coldA "1 cold hydrate A" ratio 2
-	floor=$(med coldA floor s)
+	floor=$(med coldA floornull s)
 	if [ "$floor" != - ]; then
 		read -r best name < <(best_peer coldA)
-		printf '  %-24s the server itself: 8 curl GETs at once into /dev/null take %s s;\n' "" "$floor"
+		printf '  %-24s the server itself: 8 curl GETs at once take %s s into /dev/null,\n' "" "$floor"
+		printf '  %-24s %s s into files (no checks);\n' "" "$(med coldA floorfiles s)"
 		[ "$best" = - ] ||
-			printf '  %-24s 2x the fastest peer means %s s, %sx the time of that floor\n' "" \
+			printf '  %-24s 2x the fastest peer means %s s, %sx the time of the first\n' "" \
 				"$(awk -v b="$best" 'BEGIN { printf "%.2f", b / 2 }')" \
 				"$(awk -v b="$best" -v f="$floor" 'BEGIN { printf "%.2f", b / 2 / f }')"
 	fi

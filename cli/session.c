@@ -184,10 +184,7 @@ int cairn_cli_authorize(struct session *s, const char *cmd, const char *vol, int
 		        cmd, vol, state.owner ? state.owner : "nobody on record");
 		rv = -1;
 	} else if (have == CAIRN_ACCESS_NONE && why.msg[0]) {
-		fprintf(stderr,
-		        "cairn %s: volume %s: %s; ask an admin, or its owner (%s) to share it with "
-		        "you\n",
-		        cmd, vol, why.msg, state.owner ? state.owner : "unknown");
+		fprintf(stderr, "cairn %s: volume %s: %s\n", cmd, vol, why.msg);
 		rv = -1;
 	} else if (need > 1 && !owner && state.nshares == 0 &&
 	           !cairn_workspace_members_known(&s->cfg)) {

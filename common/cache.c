@@ -262,34 +262,35 @@ int cairn_cache_state_version(struct cairn_cache_vol *cv, unsigned *version)
 static int read_state(int dirfd, struct cairn_manifest *state)
 {
 	static const char *const names[] = {"state.bin", "state.json"};
+	struct stat bin, json;
 	cairn_manifest_init(state);
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		autoclose int fd = openat(dirfd, names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		struct stat sb;
-		if (fd < 0)
-			continue;
-		if (fstat(fd, &sb) < 0 || sb.st_size > (off_t)CAIRN_MANIFEST_MAX)
-			return -1;
-		autofree char *buf = xcalloc(1, (size_t)sb.st_size + 1);
-		if (read_full(fd, buf, (size_t)sb.st_size) != sb.st_size)
-			return -1;
-		struct cairn_err perr = {0};
-		size_t len = (size_t)sb.st_size;
-		return i == 0 ? cairn_manifest_from_bin(buf, len, state, &perr)
-		              : cairn_manifest_from_json(buf, len, state, &perr);
-	}
-	return -1;
+	bool have_bin = fstatat(dirfd, names[0], &bin, AT_SYMLINK_NOFOLLOW) == 0;
+	bool have_json = fstatat(dirfd, names[1], &json, AT_SYMLINK_NOFOLLOW) == 0;
+	/* Both: an earlier version ran after this one; its state is the newer. */
+	size_t i = have_bin && !(have_json && json.st_mtime > bin.st_mtime) ? 0 : 1;
+	autoclose int fd = openat(dirfd, names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) < 0 || sb.st_size > (off_t)CAIRN_MANIFEST_MAX)
+		return -1;
+	autofree char *buf = xcalloc(1, (size_t)sb.st_size + 1);
+	if (read_full(fd, buf, (size_t)sb.st_size) != sb.st_size)
+		return -1;
+	struct cairn_err perr = {0};
+	size_t len = (size_t)sb.st_size;
+	return i == 0 ? cairn_manifest_from_bin(buf, len, state, &perr)
+	              : cairn_manifest_from_json(buf, len, state, &perr);
 }
 
 int cairn_cache_load_state(struct cairn_cache_vol *cv, struct cairn_manifest *state)
 {
 	/* A damaged state only costs re-hashing: start from nothing. */
-	if (read_state(cv->dirfd, state) < 0)
+	bool read_ok = read_state(cv->dirfd, state) == 0;
+	if (!read_ok)
 		cairn_manifest_init(state);
 	if (!same_boot(cv)) {
 		for (size_t i = 0; i < state->n; i++)
 			state->e[i].ino = 0; /* no file has inode 0: never a stat match */
-	} else if (faccessat(cv->dirfd, "state.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+	} else if (read_ok && faccessat(cv->dirfd, "state.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
 		/* An earlier version's state: saved in the new form now, so that
 		 * later jobs read it fast even if nothing changes. */
 		struct cairn_err ignore = {0};

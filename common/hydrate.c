@@ -65,8 +65,9 @@ static int set_times(int fd, const char *name, int64_t mtime_ns, int flags)
  * one descriptor here and one in root, well under the usual limit of 1024. */
 #define HYDRATE_WINDOW 256
 /* Directories the files in flight are in: the target is sorted by path, so
- * neighbours share one and it is opened once, not once per file. */
-#define DIR_SLOTS 16
+ * neighbours share one and it is opened once, not once per file. One slot per
+ * file in flight, so that a tree of many small directories never waits. */
+#define DIR_SLOTS HYDRATE_WINDOW
 
 /* Files handed to root and not yet answered. */
 struct pending {
@@ -79,6 +80,7 @@ struct pending {
 
 struct dir_slot {
 	char *path; /* relative to the volume's root, "" for the root */
+	size_t len;
 	int fd;
 	unsigned refs; /* files in flight in it */
 };
@@ -91,9 +93,8 @@ struct window {
 	size_t n;
 	unsigned long next_id;
 	struct dir_slot dirs[DIR_SLOTS];
+	unsigned last_dir;
 };
-
-static int fetch_wait(struct window *w, size_t until, struct cairn_err *err);
 
 /* The slot of path's directory, opened if need be; waits for files in flight
  * when every slot is taken. Sets *base to path's last component. */
@@ -103,42 +104,37 @@ static int dir_take(struct window *w, const char *path, const char **base, unsig
 	const char *slash = strrchr(path, '/');
 	size_t len = slash ? (size_t)(slash - path) : 0;
 	*base = slash ? slash + 1 : path;
-	for (;;) {
-		int free_slot = -1;
-		for (unsigned i = 0; i < DIR_SLOTS; i++) {
-			struct dir_slot *d = &w->dirs[i];
-			if (d->path && strlen(d->path) == len && !strncmp(d->path, path, len)) {
-				d->refs++;
-				*slot = i;
-				return 0;
-			}
-			if (!d->refs && (free_slot < 0 || !d->path))
-				free_slot = (int)i;
-		}
-		if (free_slot >= 0) {
-			struct dir_slot *d = &w->dirs[free_slot];
-			free(d->path);
-			if (d->path)
-				close(d->fd);
-			d->path = xasprintf("%.*s", (int)len, path);
-			d->fd = len ? cairn_open_beneath(w->rootfd, d->path,
-			                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0)
-			            : fcntl(w->rootfd, F_DUPFD_CLOEXEC, 3);
-			if (d->fd < 0) {
-				cairn_seterr(err, "cannot open the directory of %.200s: %s", path,
-				             strerror(errno));
-				free(d->path);
-				d->path = NULL;
-				return -1;
-			}
-			d->refs = 1;
-			*slot = (unsigned)free_slot;
+	int free_slot = -1;
+	/* The last one first: the target is sorted, neighbours share it. */
+	for (unsigned k = 0; k < DIR_SLOTS; k++) {
+		unsigned i = (w->last_dir + k) % DIR_SLOTS;
+		struct dir_slot *d = &w->dirs[i];
+		if (d->path && d->len == len && !memcmp(d->path, path, len)) {
+			d->refs++;
+			*slot = w->last_dir = i;
 			return 0;
 		}
-		/* Every slot has files in flight (refs > 0): one of them ends. */
-		if (fetch_wait(w, w->n - 1, err) < 0)
-			return -1;
+		if (!d->refs && (free_slot < 0 || !d->path))
+			free_slot = (int)i;
 	}
+	/* There is one: fewer files are in flight than there are slots. */
+	struct dir_slot *d = &w->dirs[free_slot];
+	if (d->path)
+		close(d->fd);
+	free(d->path);
+	d->path = xasprintf("%.*s", (int)len, path);
+	d->len = len;
+	d->fd = len ? cairn_open_beneath(w->rootfd, d->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0)
+	            : fcntl(w->rootfd, F_DUPFD_CLOEXEC, 3);
+	if (d->fd < 0) {
+		cairn_seterr(err, "cannot open the directory of %.200s: %s", path, strerror(errno));
+		free(d->path);
+		d->path = NULL;
+		return -1;
+	}
+	d->refs = 1;
+	*slot = w->last_dir = (unsigned)free_slot;
+	return 0;
 }
 
 static void dirs_close(struct window *w)
@@ -177,7 +173,6 @@ static int fetch_start(struct window *w, size_t ti, size_t oi, struct cairn_err 
 	unsigned slot;
 	if (dir_take(w, te->path, &base, &slot, err) < 0)
 		return -1;
-	/* (dir_take may have waited: the window has room at least until now.) */
 	struct pending *pd = &w->p[w->n];
 	pd->dir = slot;
 	int dfd = w->dirs[slot].fd;

@@ -319,11 +319,7 @@ static int check_access(const struct cairn_config *cfg, struct cairn_store *st,
 	int a = (int)cairn_access_for(cfg, rec->workspace, &state, u, &why);
 	if (a == CAIRN_ACCESS_NONE && why.msg[0]) {
 		/* Not a member of the workspace, or membership could not be asked. */
-		cairn_setuerr(err,
-		              "volume %s: %s; ask an admin to add you to the account, or %s to "
-		              "share the volume with you ('cairn share %s --user %s --rw')",
-		              vs->name, why.msg, state.owner ? state.owner : "its owner", vs->name,
-		              u->name);
+		cairn_setuerr(err, "volume %s: %s", vs->name, why.msg);
 		a = -1;
 	} else if (state.rev == 0 && !vs->readonly &&
 	           cairn_volume_quota_check(cfg, st, rec->workspace, vs->name, err) < 0)

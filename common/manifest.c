@@ -3,6 +3,13 @@
 #include <jansson.h>
 #include <string.h>
 
+bool cairn_manifest_text_ok(const char *s, size_t n)
+{
+	json_t *j = json_stringn(s, n); /* NULL for bytes that are not UTF-8 */
+	json_decref(j);
+	return j != NULL;
+}
+
 void cairn_manifest_init(struct cairn_manifest *m)
 {
 	memset(m, 0, sizeof(*m));

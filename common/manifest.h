@@ -81,6 +81,9 @@ bool cairn_manifest_is_bin(const char *buf, size_t len);
 /* Sorted (sorts if need be), no path twice, every parent a directory entry. */
 int cairn_manifest_check_tree(struct cairn_manifest *m, struct cairn_err *err);
 
+/* Is s (n bytes) text a manifest can hold: UTF-8, as JSON needs? */
+bool cairn_manifest_text_ok(const char *s, size_t n);
+
 /* Validation shared with the sync path. */
 int cairn_relpath_check(const char *path, char *why, size_t whylen);
 int cairn_symlink_target_check(const char *target, size_t len, char *why, size_t whylen);

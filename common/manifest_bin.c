@@ -126,11 +126,12 @@ static uint64_t take_u(struct in_buf *in, size_t bytes)
 	return v;
 }
 
-/* A string of n bytes, NUL-terminated, in buf (n < buflen checked). */
+/* A string of n bytes, NUL-terminated, in buf (n < buflen checked): UTF-8
+ * without NUL, or the manifest it goes into could not be written as JSON. */
 static bool take_text(struct in_buf *in, size_t n, char *buf, size_t buflen)
 {
 	const char *s = take(in, n);
-	if (!s || n >= buflen || memchr(s, '\0', n))
+	if (!s || n >= buflen || memchr(s, '\0', n) || !cairn_manifest_text_ok(s, n))
 		return false;
 	memcpy(buf, s, n);
 	buf[n] = '\0';
@@ -144,7 +145,8 @@ static int take_str32(struct in_buf *in, char **out, struct cairn_err *err)
 	if (n == NO_STRING && !in->short_read)
 		return 0;
 	if (in->short_read || !take_text(in, n, buf, sizeof(buf))) {
-		cairn_seterr(err, "manifest: a header string is too long, cut short or holds NUL");
+		cairn_seterr(err, "manifest: a header string is too long, cut short, not UTF-8 "
+		                  "or holds NUL");
 		return -1;
 	}
 	*out = xstrdup(buf);
@@ -167,7 +169,7 @@ static int take_entry(struct in_buf *in, struct cairn_manifest *m, struct cairn_
 	unsigned mode = (unsigned)take_u(in, 2);
 	size_t plen = (size_t)take_u(in, 2);
 	if (in->short_read || !take_text(in, plen, path, sizeof(path))) {
-		cairn_seterr(err, "manifest: an entry's path is cut short or holds NUL");
+		cairn_seterr(err, "manifest: an entry's path is cut short, not UTF-8 or holds NUL");
 		return -1;
 	}
 	if (cairn_relpath_check(path, why, sizeof(why)) < 0) {

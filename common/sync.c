@@ -568,6 +568,7 @@ static int sync_serve_loop(struct cairn_pool *pool, int sock, struct sync_ctx *c
 				return -1;
 			}
 			struct cairn_err perr = {0};
+			cairn_manifest_free(&c->newm); /* (a worker that sends two) */
 			if (cairn_manifest_from_bin(doc, dlen, &c->newm, &perr) < 0) {
 				cairn_setuerr(err, "volume %s: cannot sync: %s", c->vol, perr.msg);
 				return -1;

@@ -41,13 +41,6 @@ void cairn_entry_set_stat(struct cairn_entry *e, const struct stat *sb)
 	e->setid = (sb->st_mode & 06000) != 0;
 }
 
-static bool utf8_ok(const char *s)
-{
-	json_t *j = json_string(s); /* NULL for bytes that are not UTF-8 */
-	json_decref(j);
-	return j != NULL;
-}
-
 static int scan_dir(int dfd, const char *rel, bool drop_tmp, struct cairn_manifest *out,
                     size_t *skipped, int depth, struct cairn_err *err)
 {
@@ -80,7 +73,7 @@ static int scan_dir(int dfd, const char *rel, bool drop_tmp, struct cairn_manife
 		}
 		/* Manifests are JSON: a name that is not UTF-8 cannot be stored. It is
 		 * skipped and counted, like a FIFO, rather than failing the sync. */
-		if (!utf8_ok(name)) {
+		if (!cairn_manifest_text_ok(name, strlen(name))) {
 			(*skipped)++;
 			continue;
 		}
@@ -110,7 +103,7 @@ static int scan_dir(int dfd, const char *rel, bool drop_tmp, struct cairn_manife
 				continue;
 			}
 			target[n] = '\0';
-			if (!utf8_ok(target)) {
+			if (!cairn_manifest_text_ok(target, strlen(target))) {
 				(*skipped)++;
 				continue;
 			}

@@ -869,6 +869,29 @@ static void test_bin(void)
 	      cairn_manifest_from_bin(ubin, ulen, &back, &err) < 0 && err.msg[0]);
 	free(ubin);
 	cairn_manifest_free(&up);
+	struct cairn_manifest latin;
+	cairn_manifest_init(&latin);
+	cairn_manifest_add(&latin, "caf\xe9", CAIRN_FT_DIR); /* Latin-1, not UTF-8 */
+	struct cairn_entry *ln = cairn_manifest_add(&latin, "link", CAIRN_FT_SYMLINK);
+	ln->target = xstrdup("ok");
+	size_t llen;
+	char *lbin = cairn_manifest_to_bin(&latin, &llen);
+	err = (struct cairn_err){0};
+	CHECK_MSG("bin: a path that is not UTF-8 is refused (JSON could not hold it)",
+	          cairn_manifest_from_bin(lbin, llen, &back, &err) < 0 && has(err.msg, "UTF-8"),
+	          "%s", err.msg);
+	free(lbin);
+	free(latin.e[0].path);
+	latin.e[0].path = xstrdup("cafe");
+	free(ln->target);
+	ln->target = xstrdup("x\xff");
+	lbin = cairn_manifest_to_bin(&latin, &llen);
+	err = (struct cairn_err){0};
+	CHECK_MSG("bin: a symlink target that is not UTF-8 is refused",
+	          cairn_manifest_from_bin(lbin, llen, &back, &err) < 0 && err.msg[0], "%s",
+	          err.msg);
+	free(lbin);
+	cairn_manifest_free(&latin);
 	err = (struct cairn_err){0};
 	CHECK("bin: JSON is not the compact form",
 	      !cairn_manifest_is_bin("{\"format\":2}", 12) &&
