@@ -151,13 +151,7 @@ int cairn_cli_check_member(struct session *s, const char *cmd)
 	enum cairn_member m = cairn_workspace_member(&s->cfg, s->ws, cairn_cli_caller, &err);
 	if (m == CAIRN_MEMBER_YES || m == CAIRN_MEMBER_OPEN)
 		return 0;
-	if (m == CAIRN_MEMBER_NO)
-		fprintf(stderr,
-		        "cairn %s: user %s is not a member of workspace %s (no association with "
-		        "Slurm account %s); ask an admin to add you\n",
-		        cmd, cairn_cli_caller->name, s->ws, s->ws);
-	else
-		fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
+	fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
 	return -1;
 }
 

@@ -58,19 +58,12 @@ enum cairn_access cairn_access_for(const struct cairn_config *cfg, const char *w
 		enum cairn_member m = cairn_workspace_member(cfg, ws, u, &e);
 		if (m == CAIRN_MEMBER_YES || m == CAIRN_MEMBER_OPEN)
 			return CAIRN_ACCESS_RW;
-		if (m == CAIRN_MEMBER_NO && vs->owner)
-			cairn_setuerr(
-			    &e,
-			    "user %s is not a member of workspace %s (no association with "
-			    "Slurm account %s); ask an admin to add you to it, or %s to "
-			    "share the volume with you",
-			    u->name, ws, ws, vs->owner);
-		else if (m == CAIRN_MEMBER_NO)
-			cairn_setuerr(
-			    &e,
-			    "user %s is not a member of workspace %s (no association with "
-			    "Slurm account %s); ask an admin to add you to it",
-			    u->name, ws, ws);
+		if (m == CAIRN_MEMBER_NO && vs->owner) {
+			char more[CAIRN_ERRLEN];
+			snprintf(more, sizeof(more), "%.400s, or %s to share the volume with you",
+			         e.msg, vs->owner);
+			memcpy(e.msg, more, sizeof(more));
+		}
 		if (why)
 			*why = e;
 		return CAIRN_ACCESS_NONE;

@@ -96,8 +96,8 @@ struct window {
 	unsigned last_dir;
 };
 
-/* The slot of path's directory, opened if need be; waits for files in flight
- * when every slot is taken. Sets *base to path's last component. */
+/* The slot of path's directory, opened if need be (a slot is always free: there
+ * are fewer files in flight than slots). Sets *base to path's last component. */
 static int dir_take(struct window *w, const char *path, const char **base, unsigned *slot,
                     struct cairn_err *err)
 {
@@ -117,7 +117,6 @@ static int dir_take(struct window *w, const char *path, const char **base, unsig
 		if (!d->refs && (free_slot < 0 || !d->path))
 			free_slot = (int)i;
 	}
-	/* There is one: fewer files are in flight than there are slots. */
 	struct dir_slot *d = &w->dirs[free_slot];
 	if (d->path)
 		close(d->fd);
@@ -443,9 +442,7 @@ static int hydrate_worker(int sock, void *arg, struct cairn_err *err)
 				goto out;
 			}
 		} else {
-			size_t dlen;
-			autofree char *doc = cairn_manifest_to_bin(&out, &dlen);
-			if (cairn_wire_send_doc_len(sock, doc, dlen) < 0 ||
+			if (cairn_worker_send_tree(sock, &out) < 0 ||
 			    cairn_wire_send_str(sock, FR_JSON, counts) < 0) {
 				cairn_seterr(err, "lost the root side: %s", strerror(errno));
 				goto out;
@@ -757,18 +754,10 @@ static int hydrate_serve_loop(struct cairn_pool *pool, int sock, struct hydrate_
 			break;
 		case FR_JSON: {
 			/* The new state arrives as a document: this is its first chunk. */
-			autofree char *doc = NULL;
-			size_t dlen = 0;
-			if (cairn_wire_recv_doc_rest(sock, buf, len, CAIRN_MANIFEST_MAX, &doc,
-			                             &dlen) < 0) {
-				cairn_seterr(err, "volume %s: bad state from worker", c->vol);
-				return -1;
-			}
 			struct cairn_err perr = {0};
-			cairn_manifest_free(&c->newstate);
-			if (cairn_manifest_from_bin(doc, dlen, &c->newstate, &perr) < 0) {
-				cairn_seterr(err, "volume %s: bad state from worker: %s", c->vol,
-				             perr.msg);
+			if (cairn_worker_recv_tree(sock, buf, len, &c->newstate, &perr) < 0) {
+				cairn_seterr(err, "volume %s: bad state from worker%s%s", c->vol,
+				             perr.msg[0] ? ": " : "", perr.msg);
 				return -1;
 			}
 			have_state = true;

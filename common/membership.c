@@ -153,7 +153,7 @@ enum cairn_member cairn_workspace_member(const struct cairn_config *cfg, const c
 	static enum cairn_member last;
 	static struct cairn_err last_err;
 	if (have_last && !strcasecmp(last_ws, ws) && !strcmp(last_user, u->name)) {
-		if (last == CAIRN_MEMBER_ERROR)
+		if (last != CAIRN_MEMBER_YES)
 			*err = last_err;
 		return last;
 	}
@@ -167,13 +167,13 @@ enum cairn_member cairn_workspace_member(const struct cairn_config *cfg, const c
 	autofree char *users = xasprintf("users=%s", u->name);
 	autofree char *accounts = xasprintf("accounts=%s", ws);
 	autofree char *clusters = xasprintf("clusters=%s", cluster);
-	char *argv[] = {"sacctmgr",       "--noheader", "--parsable2", "show",
-	                "associations",   "where",      users,         accounts,
-	                "format=account", NULL,         NULL};
-	if (one_cluster) {
-		argv[8] = clusters;
-		argv[9] = "format=account";
-	}
+	char *argv[11] = {"sacctmgr",     "--noheader", "--parsable2", "show",
+	                  "associations", "where",      users,         accounts};
+	size_t argc = 8;
+	if (one_cluster)
+		argv[argc++] = clusters;
+	argv[argc++] = "format=account";
+	argv[argc] = NULL;
 	autofree char *out = xcalloc(1, SACCTMGR_OUT_MAX);
 	int status = run_capture(argv, out, SACCTMGR_OUT_MAX);
 	if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -194,6 +194,12 @@ enum cairn_member cairn_workspace_member(const struct cairn_config *cfg, const c
 	for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		if (!strcasecmp(line, ws))
 			m = CAIRN_MEMBER_YES;
+	if (m == CAIRN_MEMBER_NO)
+		cairn_setuerr(err,
+		              "user %s is not a member of workspace %s (no association with Slurm "
+		              "account %s); ask an admin to add you to it",
+		              u->name, ws, ws);
 	last = m;
+	last_err = *err;
 	return m;
 }

@@ -12,7 +12,7 @@
 
 enum cairn_member {
 	CAIRN_MEMBER_ERROR = -1, /* sacctmgr could not say: err tells why */
-	CAIRN_MEMBER_NO = 0,
+	CAIRN_MEMBER_NO = 0,     /* err says so, and what to do */
 	CAIRN_MEMBER_YES = 1,
 	CAIRN_MEMBER_OPEN = 2, /* no accounting, or one fixed workspace: everyone */
 };

@@ -138,7 +138,7 @@ static int sync_worker(int sock, void *arg, struct cairn_err *err)
 	struct cairn_manifest local;
 	size_t skipped;
 	int rv = -1;
-	autofree char *doc = NULL, *cnt = NULL, *big_name = NULL;
+	autofree char *cnt = NULL, *big_name = NULL;
 	cairn_manifest_init(&local);
 	struct send_window w = {.sock = sock, .rootfd = rootfd, .local = &local};
 	if (cairn_tree_scan(rootfd, false, &local, &skipped, err) < 0)
@@ -189,9 +189,7 @@ static int sync_worker(int sock, void *arg, struct cairn_err *err)
 		rv = 0;
 		goto out;
 	}
-	size_t dlen;
-	doc = cairn_manifest_to_bin(&local, &dlen);
-	if (cairn_wire_send_doc_len(sock, doc, dlen) < 0 ||
+	if (cairn_worker_send_tree(sock, &local) < 0 ||
 	    cairn_wire_send_str(sock, FR_JSON, cnt) < 0) {
 		cairn_seterr(err, "lost the root side: %s", strerror(errno));
 		goto out;
@@ -560,17 +558,14 @@ static int sync_serve_loop(struct cairn_pool *pool, int sock, struct sync_ctx *c
 				return -1;
 			break;
 		case FR_JSON: {
-			autofree char *doc = NULL;
-			size_t dlen = 0;
-			if (cairn_wire_recv_doc_rest(sock, buf, len, CAIRN_MANIFEST_MAX, &doc,
-			                             &dlen) < 0) {
-				cairn_seterr(err, "volume %s: bad manifest from worker", c->vol);
-				return -1;
-			}
 			struct cairn_err perr = {0};
-			cairn_manifest_free(&c->newm); /* (a worker that sends two) */
-			if (cairn_manifest_from_bin(doc, dlen, &c->newm, &perr) < 0) {
-				cairn_setuerr(err, "volume %s: cannot sync: %s", c->vol, perr.msg);
+			if (cairn_worker_recv_tree(sock, buf, len, &c->newm, &perr) < 0) {
+				if (perr.msg[0])
+					cairn_setuerr(err, "volume %s: cannot sync: %s", c->vol,
+					              perr.msg);
+				else
+					cairn_seterr(err, "volume %s: bad manifest from worker",
+					             c->vol);
 				return -1;
 			}
 			if (cairn_wire_recv(sock, &type, &buf, &len, &cap) < 0 || type != FR_JSON ||

@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <linux/openat2.h>
 #include <string.h>
 #include <sys/syscall.h>

@@ -21,6 +21,24 @@ void cairn_worker_error_frame(const char *payload, struct cairn_err *err)
 		cairn_seterr(err, "%s", payload[0] ? payload + 1 : "worker failed");
 }
 
+int cairn_worker_send_tree(int sock, const struct cairn_manifest *m)
+{
+	size_t len;
+	autofree char *doc = cairn_manifest_to_bin(m, &len);
+	return cairn_wire_send_doc_len(sock, doc, len);
+}
+
+int cairn_worker_recv_tree(int sock, const char *first, size_t first_len, struct cairn_manifest *m,
+                           struct cairn_err *perr)
+{
+	autofree char *doc = NULL;
+	size_t len = 0;
+	if (cairn_wire_recv_doc_rest(sock, first, first_len, CAIRN_MANIFEST_MAX, &doc, &len) < 0)
+		return -1;
+	cairn_manifest_free(m);
+	return cairn_manifest_from_bin(doc, len, m, perr);
+}
+
 /* In the child: the socket becomes fd 3, the tree fd 4, and nothing else stays. */
 static int keep_only(int *sock, int *tree_fd)
 {

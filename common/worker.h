@@ -5,6 +5,7 @@
 #define CAIRN_WORKER_H
 
 #include "creds.h"
+#include "manifest.h"
 #include "util.h"
 
 typedef int (*cairn_worker_fn)(int sock, void *arg, struct cairn_err *err);
@@ -23,5 +24,15 @@ int cairn_worker_run(const struct cairn_user *u, int *tree_fd, cairn_worker_fn c
 
 /* For a serve loop: turn a received ERR frame into err. */
 void cairn_worker_error_frame(const char *payload, struct cairn_err *err);
+
+/* The worker's tree for root, in the compact form (manifest_bin.c), as a
+ * document of JSON-typed chunks and END: 0, or -1 if the socket failed. */
+int cairn_worker_send_tree(int sock, const struct cairn_manifest *m);
+/* In the serve loop, after the document's first chunk (first, first_len): the
+ * rest of it, decoded into m (freed first, so a second document replaces the
+ * first). -1 if it did not arrive (perr empty) or does not decode (perr says
+ * why). */
+int cairn_worker_recv_tree(int sock, const char *first, size_t first_len, struct cairn_manifest *m,
+                           struct cairn_err *perr);
 
 #endif
