@@ -19,7 +19,10 @@ trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm -rf "
 chmod 755 "$T"
 install -d -o "$OWNER" "$T/w-$OWNER"
 install -d -o "$OTHER" "$T/w-$OTHER"
-# A client that is not cairn, readable by the test users wherever the clone is.
+# The test users run cairn and a client that is not cairn: copies they can
+# reach wherever the clone is (a clone in a 0700 directory, as from mktemp -d).
+install -m 755 "$CAIRN" "$T/cairn"
+CAIRN=$T/cairn
 RAW_REQUEST=$T/raw_request.py
 install -m 644 "$REPO/tests/integration/cli/raw_request.py" "$RAW_REQUEST"
 cat >"$T/cairn.conf" <<CONF
