@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "gc.h"
 #include "lease.h"
 #include "session.h"
 #include "spec.h"
@@ -17,8 +18,10 @@
 
 /* Open the session and vol's current version, if the caller may (need: 1 read,
  * 2 read and write). */
+/* watch: if set, started (gc.h) before head is read, for a copy of it. */
 static int open_volume(struct session *s, const struct common_opts *o, const char *cmd,
-                       const char *vol, int need, struct cairn_manifest *head)
+                       const char *vol, int need, struct cairn_manifest *head,
+                       struct cairn_gc_watch *watch)
 {
 	struct cairn_err err = {0};
 	int exists = 0;
@@ -31,6 +34,8 @@ static int open_volume(struct session *s, const struct common_opts *o, const cha
 	if (cairn_cli_open_session(s, o, cmd) < 0 ||
 	    cairn_cli_authorize(s, cmd, vol, need, false) < 0)
 		return -1;
+	if (watch)
+		cairn_gc_watch_start(s->st, s->ws, watch);
 	if (cairn_volume_load_head(s->st, s->ws, vol, head, &exists, &err) < 0) {
 		fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
 		return -1;
@@ -70,7 +75,7 @@ int cmd_versions(int argc, char **argv)
 		return r;
 	struct session s;
 	struct cairn_manifest head;
-	if (open_volume(&s, &o, "versions", vol, 1, &head) < 0) {
+	if (open_volume(&s, &o, "versions", vol, 1, &head, NULL) < 0) {
 		cairn_cli_close_session(&s);
 		return 1;
 	}
@@ -137,7 +142,7 @@ int cmd_rollback(int argc, char **argv)
 	autofree char *who = xasprintf("rollback%d", (int)getpid());
 	int rv = 1;
 	cairn_manifest_init(&old);
-	if (open_volume(&s, &o, "rollback", vol, 2, &head) < 0) {
+	if (open_volume(&s, &o, "rollback", vol, 2, &head, NULL) < 0) {
 		cairn_cli_close_session(&s);
 		return 1;
 	}
@@ -149,6 +154,8 @@ int cmd_rollback(int argc, char **argv)
 		    vol, head.version, vol);
 		goto out;
 	}
+	struct cairn_gc_watch watch;
+	cairn_gc_watch_start(s.st, s.ws, &watch);
 	if (cairn_volume_load_version(s.st, s.ws, vol, (unsigned)want, &old, &err) < 0) {
 		fprintf(stderr, "cairn rollback: version %llu: %s\n", want, err.msg);
 		goto out;
@@ -156,8 +163,8 @@ int cmd_rollback(int argc, char **argv)
 	char host[256] = "localhost";
 	gethostname(host, sizeof(host) - 1);
 	unsigned now = 0;
-	if (cairn_volume_commit_copy(s.st, s.ws, vol, &old, who, host, cairn_cli_invoker(), &now,
-	                             &err) < 0) {
+	if (cairn_volume_commit_copy(s.st, s.ws, vol, &old, &watch, who, host, cairn_cli_invoker(),
+	                             &now, &err) < 0) {
 		fprintf(stderr, "cairn rollback: %s\n", err.msg);
 		goto out;
 	}
@@ -214,7 +221,8 @@ int cmd_fork(int argc, char **argv)
 	struct cairn_err err = {0};
 	autofree char *who = xasprintf("fork%d", (int)getpid());
 	int rv = 1;
-	if (open_volume(&s, &o, "fork", vol, 1, &head) < 0) {
+	struct cairn_gc_watch watch;
+	if (open_volume(&s, &o, "fork", vol, 1, &head, &watch) < 0) {
 		cairn_cli_close_session(&s);
 		return 1;
 	}
@@ -242,9 +250,21 @@ int cmd_fork(int argc, char **argv)
 	char host[256] = "localhost";
 	gethostname(host, sizeof(host) - 1);
 	unsigned v = head.version, now = 0;
-	if (cairn_volume_quota_check(&s.cfg, s.st, s.ws, copy, &err) < 0 ||
-	    cairn_volume_commit_copy(s.st, s.ws, copy, &head, who, host, owner, &now, &err) < 0) {
+	if (cairn_volume_quota_check(&s.cfg, s.st, s.ws, copy, &err) < 0) {
 		fprintf(stderr, "cairn fork: %s\n", err.msg);
+		goto out;
+	}
+	if (cairn_volume_commit_copy(s.st, s.ws, copy, &head, &watch, who, host, owner, &now,
+	                             &err) < 0) {
+		fprintf(stderr, "cairn fork: %s\n", err.msg);
+		/* Its lease made the new volume's state: leave no empty volume
+		 * behind (unless someone committed to it meanwhile). */
+		struct cairn_err ignore = {0};
+		if (cairn_vstate_load(s.st, s.ws, copy, &st, &ignore) == 0) {
+			if (st.rev && st.version == 0 && !st.held)
+				(void)cairn_volume_remove(s.st, s.ws, copy, who, host, &ignore);
+			cairn_vstate_free(&st);
+		}
 		goto out;
 	}
 	printf("volume %s: created from version %u of %s, owned by %s (no data copied)\n", copy, v,
@@ -270,7 +290,7 @@ int cmd_history(int argc, char **argv)
 	size_t n = 0;
 	int rv = 1;
 	cairn_manifest_init(&head);
-	if (open_volume(&s, &o, "history", vol, 1, &head) < 0)
+	if (open_volume(&s, &o, "history", vol, 1, &head, NULL) < 0)
 		goto out;
 	if (cairn_vstate_history(s.st, s.ws, vol, &revs, &n, &err) < 0) {
 		fprintf(stderr, "cairn history: %s\n", err.msg);

@@ -131,9 +131,10 @@ struct name_list {
 	size_t n;
 };
 
-static int collect_basename(void *arg, const char *key, uint64_t size)
+static int collect_basename(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	(void)size;
+	(void)mtime;
 	struct name_list *l = arg;
 	l->v = xrealloc(l->v, (l->n + 1) * sizeof(char *));
 	l->v[l->n++] = xstrdup(strrchr(key, '/') + 1);
@@ -523,6 +524,9 @@ int cmd_rm(int argc, char **argv)
 	} else {
 		printf("removed volume %s from workspace %s (it was at version %u)\n", vol, s.ws,
 		       m.version);
+		fflush(stdout);
+		/* Its contents, unless other volumes share them. */
+		rv = cairn_cli_collect(&s, "rm", false, false);
 	}
 	cairn_manifest_free(&m);
 	cairn_cli_close_session(&s);

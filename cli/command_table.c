@@ -19,6 +19,7 @@ static const struct cairn_command table[] = {
     {"fork", cmd_fork, true},
     {"history", cmd_history, true},
     {"serve", cmd_serve, false},
+    {"gc", cmd_gc, true},
 };
 
 const struct cairn_command *cairn_command_find(const char *name)

@@ -26,6 +26,7 @@ int cmd_rollback(int argc, char **argv);
 int cmd_fork(int argc, char **argv);
 int cmd_history(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 
 struct cairn_command {
 	const char *name;

@@ -85,9 +85,10 @@ void cairn_cli_close_session(struct session *s)
 	cairn_config_free(&s->cfg);
 }
 
-static int collect_version(void *arg, const char *key, uint64_t size)
+static int collect_version(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	(void)size;
+	(void)mtime;
 	struct cairn_cli_versions *a = arg;
 	unsigned long long v;
 	if (cairn_key_number(key, UINT32_MAX, &v) < 0)

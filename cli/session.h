@@ -50,6 +50,10 @@ int cairn_cli_authorize(struct session *s, const char *cmd, const char *vol, int
 /* Is the caller an admin (root, AdminGroup)? */
 bool cairn_cli_admin(const struct session *s);
 
+/* Collect the session's workspace (gc.h) and print what was deleted; 0, or 1
+ * after one line on stderr. */
+int cairn_cli_collect(struct session *s, const char *cmd, bool dry_run, bool json);
+
 /* One job's activity with a volume (see `cairn history`) as a line, at time. */
 void cairn_cli_print_activity(int64_t time, json_t *a);
 

@@ -230,16 +230,27 @@ static void boot_id(char out[64])
 	out[strcspn(out, "\n")] = '\0';
 }
 
-/* state.meta: "BOOT_ID VERSION" of the saved state. */
-static bool read_meta(struct cairn_cache_vol *cv, char boot[64], unsigned *version)
+/* state.meta: "BOOT_ID VERSION [MANIFEST_KEY]" of the saved state (states
+ * saved by earlier versions have no key). */
+static bool read_meta(struct cairn_cache_vol *cv, char boot[64], unsigned *version, char **key)
 {
-	char text[128];
+	char text[2048];
+	if (key)
+		*key = NULL;
 	autoclose int fd = openat(cv->dirfd, "state.meta", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof(text) - 1);
 	if (n <= 0)
 		return false;
 	text[n] = '\0';
-	return sscanf(text, "%63s %u", boot, version) == 2;
+	int used = 0;
+	if (sscanf(text, "%63s %u%n", boot, version, &used) != 2)
+		return false;
+	const char *k = text + used;
+	k += strspn(k, " ");
+	size_t len = strcspn(k, " \n");
+	if (key && len && !(len == 1 && k[0] == '-'))
+		*key = strndup(k, len);
+	return true;
 }
 
 static bool same_boot(struct cairn_cache_vol *cv)
@@ -247,13 +258,13 @@ static bool same_boot(struct cairn_cache_vol *cv)
 	char now[64], then[64];
 	unsigned v;
 	boot_id(now);
-	return read_meta(cv, then, &v) && now[0] && !strcmp(now, then);
+	return read_meta(cv, then, &v, NULL) && now[0] && !strcmp(now, then);
 }
 
-int cairn_cache_state_version(struct cairn_cache_vol *cv, unsigned *version)
+int cairn_cache_state_version(struct cairn_cache_vol *cv, unsigned *version, char **key)
 {
 	char boot[64];
-	return read_meta(cv, boot, version) ? 0 : -1;
+	return read_meta(cv, boot, version, key) ? 0 : -1;
 }
 
 /* The saved state in dirfd: state.bin, or the state.json of earlier versions
@@ -287,6 +298,12 @@ int cairn_cache_load_state(struct cairn_cache_vol *cv, struct cairn_manifest *st
 	bool read_ok = read_state(cv->dirfd, state) == 0;
 	if (!read_ok)
 		cairn_manifest_init(state);
+	char boot[64];
+	unsigned v = 0;
+	char *key = NULL;
+	if (read_ok && read_meta(cv, boot, &v, &key) && v == state->version)
+		state->key = steal_ptr(&key);
+	free(key);
 	if (!same_boot(cv)) {
 		for (size_t i = 0; i < state->n; i++)
 			state->e[i].ino = 0; /* no file has inode 0: never a stat match */
@@ -306,7 +323,10 @@ int cairn_cache_save_state(struct cairn_cache_vol *cv, const struct cairn_manife
 	autofree char *bin = cairn_manifest_to_bin(state, &len);
 	char boot[64];
 	boot_id(boot);
-	autofree char *meta = xasprintf("%s %u\n", boot[0] ? boot : "-", state->version);
+	/* A key holds no spaces or newlines: volume and workspace names cannot. */
+	autofree char *meta =
+	    xasprintf("%s %u %s\n", boot[0] ? boot : "-", state->version,
+	              state->key && !strpbrk(state->key, " \n") ? state->key : "-");
 	/* Gone first: a crash between the two renames must not pair the new
 	 * state with the old version. */
 	unlinkat(cv->dirfd, "state.meta", 0);

@@ -29,8 +29,10 @@ void cairn_cache_release(struct cairn_cache_vol *cv, const char *job_id);
 void cairn_cache_close(struct cairn_cache_vol *cv);
 /* state.bin: what the last hydrate or sync left in data/ (with local stat fields). */
 /* The version the saved state holds (state.meta), without parsing the state:
- * 0 and *version set, or -1 if there is none. */
-int cairn_cache_state_version(struct cairn_cache_vol *cv, unsigned *version);
+ * 0 and *version set, or -1 if there is none. *key: the storage key of that
+ * version's manifest (which tells a volume removed and made again from the old
+ * one), or NULL if the state does not say. */
+int cairn_cache_state_version(struct cairn_cache_vol *cv, unsigned *version, char **key);
 int cairn_cache_load_state(struct cairn_cache_vol *cv, struct cairn_manifest *state);
 int cairn_cache_save_state(struct cairn_cache_vol *cv, const struct cairn_manifest *state,
                            struct cairn_err *err);

@@ -834,8 +834,13 @@ static int hydrate_run(struct cairn_store *st, const char *ws, const char *vol,
 	int rv = cairn_worker_run(u, &cv->datafd, hydrate_worker, hydrate_serve, &c, err);
 	if (rv == 0 && c.same) {
 		/* The tree is the state, and the state is the target's content. */
-		if (c.state.version != target->version) {
+		if (c.state.version != target->version ||
+		    (target->key && (!c.state.key || strcmp(c.state.key, target->key)))) {
 			c.state.version = target->version;
+			if (target != &c.state) {
+				free(c.state.key);
+				c.state.key = target->key ? xstrdup(target->key) : NULL;
+			}
 			rv = cairn_cache_save_state(cv, &c.state, err);
 		}
 		cairn_cache_touch(cv);
@@ -863,6 +868,7 @@ static int hydrate_run(struct cairn_store *st, const char *ws, const char *vol,
 		}
 		c.newstate.n = keep;
 		c.newstate.version = target->version;
+		c.newstate.key = target->key ? xstrdup(target->key) : NULL;
 		rv = cairn_cache_save_state(cv, &c.newstate, err);
 		cairn_cache_touch(cv);
 	} else if (err->msg[0] && strncmp(err->msg, "volume ", 7)) {

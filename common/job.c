@@ -394,10 +394,11 @@ static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st
 	/* A cache already holding the head version is its own target: no manifest
 	 * to fetch (the worker still checks every file against the state). */
 	unsigned cached = 0;
-	if (cairn_cache_state_version(&cv, &cached) < 0)
+	autofree char *cached_key = NULL;
+	if (cairn_cache_state_version(&cv, &cached, &cached_key) < 0)
 		cached = 0;
-	int same = cairn_volume_load_head_unless(st, rec->workspace, vs->name, cached, &head,
-	                                         &exists, err);
+	int same = cairn_volume_load_head_unless(st, rec->workspace, vs->name, cached, cached_key,
+	                                         &head, &exists, err);
 	if (same < 0)
 		goto out;
 	if (readonly && !exists) {

@@ -254,9 +254,10 @@ struct max_rev {
 	uint64_t max;
 };
 
-static int note_rev(void *arg, const char *key, uint64_t size)
+static int note_rev(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	(void)size;
+	(void)mtime;
 	struct max_rev *m = arg;
 	unsigned long long v;
 	if (cairn_key_number(key, UINT64_MAX >> 1, &v) == 0 && v > m->max)
@@ -342,9 +343,10 @@ struct hist {
 	int failed;
 };
 
-static int add_hist(void *arg, const char *key, uint64_t size)
+static int add_hist(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	(void)size;
+	(void)mtime;
 	struct hist *h = arg;
 	unsigned long long rev;
 	if (cairn_key_number(key, UINT64_MAX >> 1, &rev) < 0)

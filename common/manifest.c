@@ -27,6 +27,7 @@ void cairn_manifest_free(struct cairn_manifest *m)
 	free(m->job);
 	free(m->user);
 	free(m->host);
+	free(m->key);
 	memset(m, 0, sizeof(*m));
 }
 

@@ -43,6 +43,9 @@ struct cairn_manifest {
 	char *workspace, *volume;
 	int64_t created; /* seconds since the epoch */
 	char *job, *user, *host;
+	/* Not part of the manifest: the storage key it was read from or committed
+	 * as, when it was (it names this exact version of this volume). */
+	char *key;
 	struct cairn_entry *e;
 	size_t n, cap;
 };

@@ -19,8 +19,9 @@
 typedef ssize_t (*cairn_source_fn)(void *arg, void *buf, size_t len, struct cairn_err *err);
 /* Returns 0, or -1 to abort the transfer (with err set). */
 typedef int (*cairn_sink_fn)(void *arg, const void *buf, size_t len, struct cairn_err *err);
-/* Called per key under a prefix; return non-zero to stop. */
-typedef int (*cairn_list_fn)(void *arg, const char *key, uint64_t size);
+/* Called per key under a prefix, with its size and when it was last written
+ * (seconds since the epoch, by the storage's clock); return non-zero to stop. */
+typedef int (*cairn_list_fn)(void *arg, const char *key, uint64_t size, int64_t mtime);
 
 struct cairn_store;
 

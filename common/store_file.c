@@ -225,7 +225,7 @@ static int list_dir(int dfd, const char *rel, cairn_list_fn fn, void *arg, struc
 			if (sub >= 0)
 				rv = list_dir(sub, key, fn, arg, err);
 		} else if (S_ISREG(sb.st_mode)) {
-			rv = fn(arg, key, (uint64_t)sb.st_size);
+			rv = fn(arg, key, (uint64_t)sb.st_size, (int64_t)sb.st_mtim.tv_sec);
 			if (rv < 0)
 				cairn_seterr(err, "storage: listing stopped at %s", key);
 		}

@@ -633,6 +633,18 @@ static const char *child_text(xmlNode *n, const char *name, xmlChar **hold)
 	return NULL;
 }
 
+/* ListObjectsV2's LastModified ("2026-11-25T23:25:00.000Z") in seconds since
+ * the epoch; if absent or unreadable, the latest time there is, so that the
+ * collector never takes an object for old on a guess. */
+static int64_t s3_list_time(const char *iso)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	if (!iso || !strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm))
+		return INT64_MAX;
+	return (int64_t)timegm(&tm);
+}
+
 static int s3_list(struct cairn_store *st, const char *prefix, cairn_list_fn fn, void *arg,
                    struct cairn_err *err)
 {
@@ -693,9 +705,13 @@ static int s3_list(struct cairn_store *st, const char *prefix, cairn_list_fn fn,
 			if (!strcmp(nm, "Contents")) {
 				const char *key = child_text(c, "Key", &t);
 				const char *size = child_text(c, "Size", &t2);
+				xmlChar *t3 = NULL;
+				const char *when = child_text(c, "LastModified", &t3);
+				int64_t mtime = s3_list_time(when);
+				xmlFree(t3);
 				if (key && !strncmp(key, s->prefix, strip) && key[strip]) {
 					rv = fn(arg, key + strip,
-					        size ? strtoull(size, NULL, 10) : 0);
+					        size ? strtoull(size, NULL, 10) : 0, mtime);
 					if (rv < 0)
 						cairn_seterr(err, "storage: listing stopped at %s",
 						             key + strip);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gc.h"
 #include "tree.h"
 #include "volume.h"
 #include "wire.h"
@@ -31,6 +32,7 @@ struct stored {
 	bool packed;                 /* in a pack: pack[] is set once the pack is stored */
 	char pack[CAIRN_SHA256_HEX]; /* "" for an object of its own */
 	uint64_t offset;
+	bool from_base; /* where the base version has it: safe from collections */
 };
 
 /* A pack being filled: a spool file in the cache's root-only directory. */
@@ -58,7 +60,9 @@ struct sync_ctx {
 	unsigned long long max_file_size; /* 0: no limit */
 	unsigned long long too_large;
 	char too_large_example[256];
-	bool same; /* the worker found the tree exactly as the state says */
+	bool same;                   /* the worker found the tree exactly as the state says */
+	struct cairn_gc_watch watch; /* started before storage was asked what it has */
+	bool lost; /* a collection removed contents this sync re-used: sync again */
 };
 
 /* ---- worker side ---- */
@@ -400,6 +404,7 @@ static int send_small(struct sync_ctx *c, struct cairn_store *st, struct send_ta
 		memcpy(c->stored[idx].pack, b->pack, sizeof(b->pack));
 		c->stored[idx].packed = b->pack[0] != '\0';
 		c->stored[idx].offset = b->offset;
+		c->stored[idx].from_base = true;
 		pthread_mutex_unlock(&c->lock);
 		return 0;
 	}
@@ -666,10 +671,58 @@ static int check_digests(struct sync_ctx *c, struct cairn_err *err)
 	return rv;
 }
 
-int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct cairn_cache_vol *cv,
-               const struct cairn_lease *lease, const struct cairn_user *u, const char *job,
-               unsigned long long max_file_size, struct cairn_xfer_stats *stats,
-               struct cairn_err *err)
+static int cmp_key(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Once the new manifest is in storage: if a collection ran since the sync
+ * began, every object and pack the manifest takes from storage (not from its
+ * base version) must still be there. */
+static int contents_kept(void *arg, struct cairn_err *err)
+{
+	struct sync_ctx *c = arg;
+	int r = cairn_gc_watch_check(c->st, c->ws, &c->watch, err);
+	if (r <= 0)
+		return r;
+	char **keys = xcalloc(c->nstored ? c->nstored : 1, sizeof(char *));
+	size_t n = 0;
+	for (size_t i = 0; i < c->nstored; i++) {
+		const struct stored *sr = &c->stored[i];
+		if (!sr->from_base)
+			keys[n++] = sr->packed ? cairn_key_pack(c->ws, sr->pack)
+			                       : cairn_key_object(c->ws, sr->sha);
+	}
+	qsort(keys, n, sizeof(char *), cmp_key);
+	unsigned long long missing = 0;
+	int rv = 0;
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		if (i && !strcmp(keys[i], keys[i - 1]))
+			continue;
+		r = cairn_store_exists(c->st, keys[i], NULL, err);
+		if (r == CAIRN_STORE_NOTFOUND) {
+			memset(err, 0, sizeof(*err));
+			missing++;
+		} else if (r < 0) {
+			rv = -1;
+		}
+	}
+	cairn_strv_free(keys, n);
+	if (rv == 0 && missing) {
+		c->lost = true;
+		cairn_seterr(err,
+		             "volume %s: a collection of unused contents removed %llu that this "
+		             "sync re-used while it ran",
+		             c->vol, missing);
+		rv = -1;
+	}
+	return rv;
+}
+
+static int sync_once(struct cairn_store *st, const char *ws, const char *vol,
+                     struct cairn_cache_vol *cv, const struct cairn_lease *lease,
+                     const struct cairn_user *u, const char *job, unsigned long long max_file_size,
+                     struct cairn_xfer_stats *stats, bool *lost, struct cairn_err *err)
 {
 	double t0 = now_seconds();
 	struct sync_ctx c = {.st = st,
@@ -683,6 +736,7 @@ int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct c
 	memset(stats, 0, sizeof(*stats));
 	cairn_manifest_init(&c.newm);
 	cairn_cache_load_state(cv, &c.state);
+	cairn_gc_watch_start(st, ws, &c.watch);
 	if (cairn_worker_run(u, &cv->datafd, sync_worker, sync_serve, &c, err) < 0)
 		goto out;
 	/* The last pack, not full: stored before anything names it. */
@@ -718,10 +772,13 @@ int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct c
 		char host[256] = "";
 		gethostname(host, sizeof(host) - 1);
 		commit.host = xstrdup(host);
-		int r = cairn_volume_commit(st, ws, vol, &commit, c.state.version, lease, err);
+		int r = cairn_volume_commit_checked(st, ws, vol, &commit, c.state.version, lease,
+		                                    contents_kept, &c, err);
 		commit.e = NULL;
 		commit.n = 0;
 		unsigned newv = commit.version;
+		free(c.newm.key);
+		c.newm.key = steal_ptr(&commit.key);
 		cairn_manifest_free(&commit);
 		if (r < 0)
 			goto out;
@@ -729,6 +786,8 @@ int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct c
 		stats->version = newv;
 	}
 	c.newm.version = stats->version;
+	if (!c.newm.key && c.state.key && c.newm.version == c.state.version)
+		c.newm.key = xstrdup(c.state.key);
 	rv = cairn_cache_save_state(cv, &c.newm, err);
 out:
 	stats->files = cairn_manifest_files(&c.newm);
@@ -745,7 +804,27 @@ done:
 	}
 	free(c.pack.members);
 	pthread_mutex_destroy(&c.lock);
+	*lost = c.lost;
 	return rv;
+}
+
+int cairn_sync(struct cairn_store *st, const char *ws, const char *vol, struct cairn_cache_vol *cv,
+               const struct cairn_lease *lease, const struct cairn_user *u, const char *job,
+               unsigned long long max_file_size, struct cairn_xfer_stats *stats,
+               struct cairn_err *err)
+{
+	/* A second run finds the removed contents missing and uploads them; a
+	 * third collection in a row is not likely. */
+	for (int attempt = 0;; attempt++) {
+		bool lost = false;
+		struct cairn_err e = {0};
+		int rv = sync_once(st, ws, vol, cv, lease, u, job, max_file_size, stats, &lost, &e);
+		if (rv == 0 || !lost || attempt == 2) {
+			if (rv < 0)
+				*err = e;
+			return rv;
+		}
+	}
 }
 
 char *cairn_sync_too_large(const char *vol, unsigned long long max,

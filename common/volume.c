@@ -1,11 +1,13 @@
 #include "volume.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
 #include "config.h"
+#include "gc.h"
 #include "lease.h"
 
 char *cairn_key_object(const char *ws, const char *sha256)
@@ -58,6 +60,7 @@ static int load_manifest(struct cairn_store *st, const char *vol, const char *ke
 		cairn_manifest_free(out);
 		return -1;
 	}
+	out->key = xstrdup(key);
 	return 0;
 }
 
@@ -87,20 +90,21 @@ int cairn_volume_load_version(struct cairn_store *st, const char *ws, const char
 int cairn_volume_load_head(struct cairn_store *st, const char *ws, const char *vol,
                            struct cairn_manifest *out, int *exists, struct cairn_err *err)
 {
-	return cairn_volume_load_head_unless(st, ws, vol, 0, out, exists, err) < 0 ? -1 : 0;
+	return cairn_volume_load_head_unless(st, ws, vol, 0, NULL, out, exists, err) < 0 ? -1 : 0;
 }
 
 int cairn_volume_load_head_unless(struct cairn_store *st, const char *ws, const char *vol,
-                                  unsigned have, struct cairn_manifest *out, int *exists,
-                                  struct cairn_err *err)
+                                  unsigned have, const char *have_key, struct cairn_manifest *out,
+                                  int *exists, struct cairn_err *err)
 {
 	struct cairn_vstate s;
 	if (cairn_vstate_load(st, ws, vol, &s, err) < 0)
 		return -1;
-	if (have && s.version == have) {
-		cairn_vstate_free(&s);
+	if (have && s.version == have && have_key && s.manifest && !strcmp(s.manifest, have_key)) {
 		cairn_manifest_init(out);
 		out->version = have;
+		out->key = steal_ptr(&s.manifest);
+		cairn_vstate_free(&s);
 		*exists = 1;
 		return 1;
 	}
@@ -140,6 +144,29 @@ int cairn_volume_commit(struct cairn_store *st, const char *ws, const char *vol,
                         struct cairn_manifest *m, unsigned base, const struct cairn_lease *lease,
                         struct cairn_err *err)
 {
+	return cairn_volume_commit_checked(st, ws, vol, m, base, lease, NULL, NULL, err);
+}
+
+/* Test hook: CAIRN_TEST_PAUSE_BEFORE_COMMIT=FILE makes a commit create
+ * FILE.waiting and wait (up to a minute) until FILE exists, so that a test can
+ * run a collection while a writer is between what it read and its commit. */
+static void test_pause(void)
+{
+	const char *f = getenv("CAIRN_TEST_PAUSE_BEFORE_COMMIT");
+	if (!f || !*f || access(f, F_OK) == 0)
+		return;
+	autofree char *waiting = xasprintf("%s.waiting", f);
+	autoclose int fd = open(waiting, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	for (int i = 0; i < 600 && access(f, F_OK) < 0; i++)
+		usleep(100000);
+}
+
+int cairn_volume_commit_checked(struct cairn_store *st, const char *ws, const char *vol,
+                                struct cairn_manifest *m, unsigned base,
+                                const struct cairn_lease *lease, cairn_commit_check_fn check,
+                                void *arg, struct cairn_err *err)
+{
+	test_pause();
 	char nonce[17];
 	unsigned char rnd[8] = {0};
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
@@ -164,6 +191,11 @@ int cairn_volume_commit(struct cairn_store *st, const char *ws, const char *vol,
 	int pr = cairn_store_put_buf(st, mkey, json, strlen(json), CAIRN_PUT_IF_ABSENT, err);
 	if (pr < 0 && pr != CAIRN_STORE_EXISTS)
 		return -1;
+	if (check && check(arg, err) < 0) {
+		struct cairn_err ignore = {0};
+		(void)cairn_store_delete(st, mkey, &ignore);
+		return -1;
+	}
 	for (;;) {
 		struct cairn_vstate cur, next;
 		if (cairn_vstate_load(st, ws, vol, &cur, err) < 0)
@@ -226,6 +258,8 @@ int cairn_volume_commit(struct cairn_store *st, const char *ws, const char *vol,
 	autofree char *vkey = cairn_key_version(ws, vol, m->version);
 	struct cairn_err ignore = {0};
 	(void)cairn_store_put_buf(st, vkey, json, strlen(json), CAIRN_PUT_IF_ABSENT, &ignore);
+	free(m->key);
+	m->key = xstrdup(mkey);
 	return 0;
 }
 
@@ -257,9 +291,10 @@ struct name_acc {
 	size_t skip;
 };
 
-static int collect_volume(void *arg, const char *key, uint64_t size)
+static int collect_volume(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	(void)size;
+	(void)mtime;
 	struct name_acc *a = arg;
 	const char *rest = key + a->skip;
 	const char *slash = strchr(rest, '/');
@@ -292,9 +327,10 @@ struct key_acc {
 	size_t n;
 };
 
-static int collect_key(void *arg, const char *key, uint64_t size)
+static int collect_key(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	(void)size;
+	(void)mtime;
 	struct key_acc *a = arg;
 	a->v = xrealloc(a->v, (a->n + 1) * sizeof(char *));
 	a->v[a->n++] = xstrdup(key);
@@ -344,9 +380,40 @@ int cairn_volume_quota_check(const struct cairn_config *cfg, struct cairn_store 
 	return -1;
 }
 
+struct copy_check {
+	struct cairn_store *st;
+	const char *ws;
+	const struct cairn_gc_watch *watch;
+	char *source; /* the key the copied manifest was read from */
+};
+
+/* The copy names the source's contents without a copy of its own: if a
+ * collection ran since the source was read, the source must still exist, so
+ * that the collection saw it name those contents. */
+static int copy_source_kept(void *arg, struct cairn_err *err)
+{
+	struct copy_check *cc = arg;
+	if (!cc->source)
+		return 0;
+	int r = cairn_gc_watch_check(cc->st, cc->ws, cc->watch, err);
+	if (r <= 0)
+		return r;
+	r = cairn_store_exists(cc->st, cc->source, NULL, err);
+	if (r == CAIRN_STORE_NOTFOUND) {
+		memset(err, 0, sizeof(*err));
+		cairn_setuerr(err,
+		              "the version being copied (%s) was removed while it was copied, and "
+		              "its contents may be gone; nothing was committed",
+		              cc->source);
+		return -1;
+	}
+	return r < 0 ? -1 : 0;
+}
+
 int cairn_volume_commit_copy(struct cairn_store *st, const char *ws, const char *vol,
-                             struct cairn_manifest *m, const char *who, const char *node,
-                             const char *user, unsigned *version, struct cairn_err *err)
+                             struct cairn_manifest *m, const struct cairn_gc_watch *watch,
+                             const char *who, const char *node, const char *user, unsigned *version,
+                             struct cairn_err *err)
 {
 	struct cairn_lease l;
 	if (lease_for_command(st, ws, vol, who, node, user, "changed", &l, err) < 0)
@@ -361,7 +428,13 @@ int cairn_volume_commit_copy(struct cairn_store *st, const char *ws, const char 
 		m->user = xstrdup(user);
 		m->host = xstrdup(node);
 		m->created = 0;
-		rv = cairn_volume_commit(st, ws, vol, m, cur.version, &l, err) == 0 ? 0 : -1;
+		struct copy_check cc = {
+		    .st = st, .ws = ws, .watch = watch, .source = m->key ? xstrdup(m->key) : NULL};
+		rv = cairn_volume_commit_checked(st, ws, vol, m, cur.version, &l, copy_source_kept,
+		                                 &cc, err) == 0
+		         ? 0
+		         : -1;
+		free(cc.source);
 		*version = m->version;
 		cairn_vstate_free(&cur);
 	}

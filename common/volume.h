@@ -29,12 +29,14 @@ char *cairn_key_volume_prefix(const char *ws, const char *vol);
  * empty (and *exists = 0). */
 int cairn_volume_load_head(struct cairn_store *st, const char *ws, const char *vol,
                            struct cairn_manifest *out, int *exists, struct cairn_err *err);
-/* As cairn_volume_load_head, unless the head is version `have` (not 0): then 1
- * with only out->version set, since the caller holds that version already
- * (a node cache's state); saves fetching and parsing the manifest. */
+/* As cairn_volume_load_head, unless the head is version `have` (not 0) with
+ * manifest key have_key: then 1 with only out->version and out->key set, since
+ * the caller holds that version already (a node cache's state); saves fetching
+ * and parsing the manifest. have_key NULL never matches: the same number may
+ * be a version of a volume removed since and made again. */
 int cairn_volume_load_head_unless(struct cairn_store *st, const char *ws, const char *vol,
-                                  unsigned have, struct cairn_manifest *out, int *exists,
-                                  struct cairn_err *err);
+                                  unsigned have, const char *have_key, struct cairn_manifest *out,
+                                  int *exists, struct cairn_err *err);
 int cairn_volume_load_version(struct cairn_store *st, const char *ws, const char *vol,
                               unsigned version, struct cairn_manifest *out, struct cairn_err *err);
 
@@ -45,6 +47,14 @@ int cairn_volume_load_version(struct cairn_store *st, const char *ws, const char
 int cairn_volume_commit(struct cairn_store *st, const char *ws, const char *vol,
                         struct cairn_manifest *m, unsigned base, const struct cairn_lease *lease,
                         struct cairn_err *err);
+/* As cairn_volume_commit, calling check once the manifest is in storage and
+ * before it is made current (gc.h: a writer's watch): 0 goes on; -1 (err set)
+ * deletes the manifest and fails the commit. */
+typedef int (*cairn_commit_check_fn)(void *arg, struct cairn_err *err);
+int cairn_volume_commit_checked(struct cairn_store *st, const char *ws, const char *vol,
+                                struct cairn_manifest *m, unsigned base,
+                                const struct cairn_lease *lease, cairn_commit_check_fn check,
+                                void *arg, struct cairn_err *err);
 
 /* Write the version index entry of the current version if a committer died before
  * writing it. Only the lease holder calls this. */
@@ -62,10 +72,13 @@ int cairn_volume_remove(struct cairn_store *st, const char *ws, const char *vol,
  * cheap rollback and fork, which copy no data (contents are shared by the
  * workspace). who/node/user name the holder and committer; user becomes the
  * owner if vol is new. A user error while a job holds the volume. The new
- * version in *version. */
+ * version in *version. watch: started (gc.h) before m was read from storage;
+ * m->key is checked to still exist if a collection ran meanwhile. */
+struct cairn_gc_watch;
 int cairn_volume_commit_copy(struct cairn_store *st, const char *ws, const char *vol,
-                             struct cairn_manifest *m, const char *who, const char *node,
-                             const char *user, unsigned *version, struct cairn_err *err);
+                             struct cairn_manifest *m, const struct cairn_gc_watch *watch,
+                             const char *who, const char *node, const char *user, unsigned *version,
+                             struct cairn_err *err);
 
 /* May volume vol be created in ws? A user error when the workspace holds
  * MaxVolumesPerWorkspace volumes already. Two creations at the same moment may

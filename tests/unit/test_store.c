@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,16 +76,18 @@ static int collect_sink(void *arg, const void *buf, size_t len, struct cairn_err
 struct listed {
 	char *key[32];
 	uint64_t size[32];
+	int64_t mtime[32];
 	size_t n;
 	size_t stop_after; /* 0: never */
 };
 
-static int list_cb(void *arg, const char *key, uint64_t size)
+static int list_cb(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	struct listed *l = arg;
 	if (l->n < 32) {
 		l->key[l->n] = xstrdup(key);
 		l->size[l->n] = size;
+		l->mtime[l->n] = mtime;
 	}
 	l->n++;
 	return l->stop_after && l->n >= l->stop_after ? 1 : 0;
@@ -320,8 +323,15 @@ static void test_list(struct cairn_store *st)
 	int rc = cairn_store_list(st, "ws/list/", list_cb, &l, &err);
 	CHECK_MSG("list: succeeds", rc == 0, "rc=%d %s", rc, err.msg);
 	CHECK_MSG("list: every key under the prefix, nothing else", l.n == nk, "n=%zu", l.n);
-	bool order = l.n == nk, sz = l.n == nk;
+	bool order = l.n == nk, sz = l.n == nk, when = l.n == nk;
+	int64_t now = (int64_t)time(NULL);
 	for (size_t i = 0; i < nk && i < l.n; i++) {
+		/* The storage's clock: the collector compares it with its own lock's. */
+		if (l.mtime[i] < now - 300 || l.mtime[i] > now + 300) {
+			printf("# list[%zu] written at %lld, now is %lld\n", i,
+			       (long long)l.mtime[i], (long long)now);
+			when = false;
+		}
 		if (strcmp(l.key[i], sorted[i])) {
 			printf("# list[%zu] = %s, want %s\n", i, l.key[i], sorted[i]);
 			order = false;
@@ -331,6 +341,7 @@ static void test_list(struct cairn_store *st)
 	}
 	CHECK("list: keys in sorted order, full key names", order);
 	CHECK("list: sizes reported", sz);
+	CHECK("list: the time each key was written is reported", when);
 	listed_free(&l);
 
 	rc = cairn_store_list(st, "ws/list", list_cb, &l, &err);
