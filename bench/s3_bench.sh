@@ -14,7 +14,11 @@
 #   3. B with nothing changed: a second `cairn run` on the warm cache (its
 #      hydrate, and its sync check at the end) against each peer's second sync
 #      down into its copy, and up from its own copy to its own prefix;
-#   4. sync (upload) of B after appending a byte to 1% of its files.
+#   4. sync (upload) of B after appending a byte to 1% of its files;
+#   5. removing B from storage, once (it is gone after): `cairn rm` of its
+#      volume (which also collects the contents no other volume names) against
+#      each peer deleting its own copy of B (aws s3 rm --recursive, rclone
+#      purge, s3cmd del --recursive).
 # It also shows, from one run, the first upload of B by each tool.
 # Cairn's time is the one its summary line prints ("... in T s": the hydrate or
 # the sync alone); the whole `cairn run` (leases, hydrate, command, sync, and
@@ -497,6 +501,41 @@ first_upload_b() {
 	done
 }
 
+# 5: each tool removes its copy of B, once; Cairn's contents must be deleted.
+remove_b() {
+	local p b v
+	b=$(bucket_of B)
+	v=$(vol_of B)
+	for p in $(order 1); do
+		if [ "$p" = cairn ]; then
+			cmd_note "rmB cairn" "$CAIRN" rm "$v"
+			timed rmB.cairn "$CAIRN" rm "$v" ||
+				die "cairn rm of B failed: $(tail -1 "$T/log/rmB.cairn.err")"
+			grep -Eq 'deleted [1-9]' "$T/log/rmB.cairn.out" ||
+				die "cairn rm of B deleted no contents: $(tail -1 "$T/log/rmB.cairn.out")"
+			log "cairn rm: $(tail -1 "$T/log/rmB.cairn.out")"
+			rec rmB cairn s "$WALL"
+			rec rmB cairn wall "$WALL"
+			rec rmB cairn rss "$RSS"
+			continue
+		fi
+		case $p in
+		aws) CMD=(env AWS_CONFIG_FILE="$T/aws.config" AWS_SHARED_CREDENTIALS_FILE="$T/aws.credentials"
+			/usr/bin/aws --endpoint-url "$CAIRN_S3_ENDPOINT" s3 rm --recursive --only-show-errors
+			"s3://$b/up-$p/") ;;
+		rclone) CMD=(env -u AWS_CA_BUNDLE rclone --config "$T/rclone.conf" purge "rgw:$b/up-$p") ;;
+		s3cmd) CMD=(s3cmd -c "$T/s3cfg" --no-progress del --recursive --force "s3://$b/up-$p/") ;;
+		esac
+		if ! timed "rmB.$p" "${CMD[@]}"; then
+			drop_peer "$p" "rmB failed: $(tail -2 "$T/log/rmB.$p.err" | tr '\n' ' ')"
+			continue
+		fi
+		cmd_note "rmB $p" "${CMD[@]}"
+		rec rmB "$p" s "$WALL"
+		rec rmB "$p" rss "$RSS"
+	done
+}
+
 # nochange_one RUN TOOL: B again with nothing changed, down (hydrate) and up (sync)
 nochange_one() {
 	local run=$1 tool=$2 b line sline v key
@@ -617,6 +656,7 @@ table() {
 	row sameUp "3 no-change sync B"
 	row change "4 sync B, 1% changed"
 	row upB "- first upload B (1 run)"
+	row rmB "5 rm B (1 run)"
 }
 
 # target KEY LABEL ratio MIN | target KEY LABEL below SECONDS
@@ -673,6 +713,7 @@ report() {
 	target sameDown "3 no-change hydrate B" below 0.2
 	target sameUp "3 no-change sync B" below 0.2
 	echo "  4 sync B, 1% changed    no target"
+	echo "  5 rm B                  no target"
 	for p in "${PEER_NAMES[@]}"; do
 		peer_ok "$p" || echo "Left out: $p: ${PEER_OUT[$p]}"
 	done
@@ -735,6 +776,8 @@ log "3. no-change hydrate and sync of B"
 each_run nochange_one
 log "4. sync of B after changing $NCHG files"
 each_run change_one
+log "5. removing B"
+remove_b
 rmbucket "$(bucket_of B)"
 
 report
