@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "slurm_conf.h"
 #include "tap.h"
 #include "testutil.h"
 #include "util.h"
@@ -622,6 +623,49 @@ static void test_wire_limits(void)
 	close(sv[1]);
 }
 
+/* slurm.conf settings in Include files (relative, with wildcards, nested)
+ * count; the last one wins; an Include loop ends. */
+static void test_slurm_conf(void)
+{
+	const char *old = getenv("SLURM_CONF");
+	char *saved = old ? xstrdup(old) : NULL;
+	char *dir = xasprintf("%s/slurmconf", tmpdir);
+	char *inc = xasprintf("%s/slurmconf/inc.d", tmpdir);
+	mkdir(dir, 0755);
+	mkdir(inc, 0755);
+	free(write_conf("slurmconf/slurm.conf", "ClusterName=main # comment\n"
+	                                        "SlurmUser=slurm\n"
+	                                        "include inc.d/*.conf\n"));
+	free(write_conf("slurmconf/inc.d/a.conf", "ClusterName = from-a\nInclude ../deep.conf\n"));
+	free(write_conf("slurmconf/inc.d/b.conf",
+	                "AccountingStorageType=accounting_storage/slurmdbd\n"));
+	free(write_conf("slurmconf/deep.conf", "ClusterName=from-deep\nInclude deep.conf\n"));
+	char *conf = xasprintf("%s/slurm.conf", dir);
+	setenv("SLURM_CONF", conf, 1);
+	char buf[128];
+	bool found = cairn_slurm_conf_get("ClusterName", "none", buf, sizeof(buf));
+	CHECK_MSG("slurm.conf: a setting of a nested Include wins when it comes last",
+	          found && streq(buf, "from-deep"), "%s", buf);
+	found = cairn_slurm_conf_get("AccountingStorageType", "none", buf, sizeof(buf));
+	CHECK_MSG("slurm.conf: Include with a wildcard, relative to slurm.conf",
+	          found && streq(buf, "accounting_storage/slurmdbd"), "%s", buf);
+	found = cairn_slurm_conf_get("SlurmUser", "root", buf, sizeof(buf));
+	CHECK_MSG("slurm.conf: settings of the file itself, after an Include loop ended",
+	          found && streq(buf, "slurm"), "%s", buf);
+	found = cairn_slurm_conf_get("SlurmUserId", "dflt", buf, sizeof(buf));
+	CHECK_MSG("slurm.conf: a key is not taken for a longer one", !found && streq(buf, "dflt"),
+	          "%s", buf);
+	CHECK("slurm.conf: SLURM_CONF names the file", streq(cairn_slurm_conf_path(), conf));
+	if (saved)
+		setenv("SLURM_CONF", saved, 1);
+	else
+		unsetenv("SLURM_CONF");
+	free(saved);
+	free(conf);
+	free(inc);
+	free(dir);
+}
+
 int main(void)
 {
 	const char *base = getenv("TMPDIR");
@@ -639,6 +683,7 @@ int main(void)
 	test_parse();
 	test_wire_stream();
 	test_wire_limits();
+	test_slurm_conf();
 	if (rm_rf(tmpdir) < 0)
 		perror("rm_rf");
 	TAP_DONE();
