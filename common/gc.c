@@ -1,244 +1,23 @@
 #include "gc.h"
 
-#include <errno.h>
-#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
-#include "lease.h"
+#include "gc_lock.h"
 #include "manifest.h"
 #include "volume.h"
 
-/* A writer waits this much longer than a collector may run. */
-#define GC_MARGIN_S 60
-
-static void new_nonce(char out[33])
-{
-	unsigned char rnd[16] = {0};
-	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		memcpy(rnd, &ts, sizeof(ts) < sizeof(rnd) ? sizeof(ts) : sizeof(rnd));
-		rnd[15] ^= (unsigned char)getpid();
-	}
-	for (int i = 0; i < 16; i++)
-		snprintf(out + 2 * i, 3, "%02x", rnd[i]);
-}
+/* Deleting stops this long before the lock counts as dead. */
+#define GC_STOP_EARLY_S 60
+#define GC_CHECK_EVERY 256 /* deletes between checks that the lock is ours */
 
 static double monotonic_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* ---- WS/gc/: the lock and the collections' numbers ---- */
-
-struct gc_dir {
-	int64_t lock_t; /* the lock's storage time; -1: no lock */
-	uint64_t gen;   /* the newest collection's number (0: none yet) */
-	bool has_gen;
-};
-
-static int note_gc_key(void *arg, const char *key, uint64_t size, int64_t mtime)
-{
-	(void)size;
-	struct gc_dir *d = arg;
-	const char *gen = strstr(key, "/gc/gen/");
-	const char *base = strrchr(key, '/');
-	if (gen) {
-		uint64_t n = strtoull(gen + 8, NULL, 10);
-		if (!d->has_gen || n > d->gen)
-			d->gen = n;
-		d->has_gen = true;
-	} else if (base && !strcmp(base, "/lock")) {
-		d->lock_t = mtime;
-	}
-	return 0;
-}
-
-static int read_gc_dir(struct cairn_store *st, const char *ws, struct gc_dir *d,
-                       struct cairn_err *err)
-{
-	memset(d, 0, sizeof(*d));
-	d->lock_t = -1;
-	autofree char *prefix = xasprintf("%s/gc/", ws);
-	return cairn_store_list(st, prefix, note_gc_key, d, err);
-}
-
-struct lock_rec {
-	char nonce[33];
-	char by[128];
-	int64_t time; /* the collector's clock when it took the lock */
-};
-
-static int read_lock(struct cairn_store *st, const char *ws, struct lock_rec *out,
-                     struct cairn_err *err)
-{
-	autofree char *key = xasprintf("%s/gc/lock", ws);
-	autofree char *text = NULL;
-	size_t len = 0;
-	int r = cairn_store_get_buf(st, key, 4096, &text, &len, err);
-	if (r < 0)
-		return r;
-	json_t *o = json_loadb(text, len, 0, NULL);
-	const char *n = json_string_value(json_object_get(o, "nonce"));
-	const char *by = json_string_value(json_object_get(o, "by"));
-	json_t *t = json_object_get(o, "time");
-	if (!n || strlen(n) != 32 || !json_is_integer(t)) {
-		json_decref(o);
-		/* Unreadable: as if taken long ago, so that it does not block forever. */
-		memset(out, 0, sizeof(*out));
-		snprintf(out->by, sizeof(out->by), "?");
-		return 0;
-	}
-	memcpy(out->nonce, n, 33);
-	snprintf(out->by, sizeof(out->by), "%s", by ? by : "?");
-	out->time = (int64_t)json_integer_value(t);
-	json_decref(o);
-	return 0;
-}
-
-static bool lock_dead(const struct lock_rec *l)
-{
-	return (int64_t)time(NULL) - l->time > CAIRN_GC_MAX_RUN + GC_MARGIN_S;
-}
-
-static int lock_take(struct cairn_store *st, const char *ws, const char *who, char nonce[33],
-                     struct cairn_err *err)
-{
-	new_nonce(nonce);
-	autofree char *key = xasprintf("%s/gc/lock", ws);
-	json_t *o = json_pack("{s:s, s:s, s:I}", "nonce", nonce, "by", who ? who : "cairn gc",
-	                      "time", (json_int_t)time(NULL));
-	autofree char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	if (!text) {
-		cairn_seterr(err, "workspace %s: cannot encode the collector's lock", ws);
-		return -1;
-	}
-	for (int attempt = 0; attempt < 2; attempt++) {
-		int r = cairn_store_put_buf(st, key, text, strlen(text), CAIRN_PUT_IF_ABSENT, err);
-		if (r == 0)
-			return 0;
-		if (r != CAIRN_STORE_EXISTS)
-			return -1;
-		struct lock_rec cur;
-		r = read_lock(st, ws, &cur, err);
-		if (r == CAIRN_STORE_NOTFOUND) {
-			memset(err, 0, sizeof(*err));
-			continue;
-		}
-		if (r < 0)
-			return -1;
-		if (!lock_dead(&cur)) {
-			cairn_setuerr(err,
-			              "workspace %s: another collection of unused contents is "
-			              "running (%s, for %llds); try again when it has ended",
-			              ws, cur.by, (long long)((int64_t)time(NULL) - cur.time));
-			return -1;
-		}
-		/* Its collector died: past CAIRN_GC_MAX_RUN it deletes nothing. */
-		struct cairn_err derr = {0};
-		(void)cairn_store_delete(st, key, &derr);
-	}
-	cairn_setuerr(err, "workspace %s: another collection took the lock first; try again", ws);
-	return -1;
-}
-
-static void lock_drop(struct cairn_store *st, const char *ws, const char nonce[33])
-{
-	struct lock_rec cur;
-	struct cairn_err e = {0};
-	if (read_lock(st, ws, &cur, &e) == 0 && !strcmp(cur.nonce, nonce)) {
-		autofree char *key = xasprintf("%s/gc/lock", ws);
-		(void)cairn_store_delete(st, key, &e);
-	}
-}
-
-/* Under the lock: WS/gc/gen/N+1, so that writers see a collection ran; its
- * storage time (and the lock's) is the collection's start in *t0. */
-static int next_gen(struct cairn_store *st, const char *ws, int64_t *t0, struct cairn_err *err)
-{
-	struct gc_dir d;
-	if (read_gc_dir(st, ws, &d, err) < 0)
-		return -1;
-	uint64_t n = d.has_gen ? d.gen + 1 : 1;
-	for (;; n++) {
-		autofree char *key = xasprintf("%s/gc/gen/%020llu", ws, (unsigned long long)n);
-		int r = cairn_store_put_buf(st, key, "", 0, CAIRN_PUT_IF_ABSENT, err);
-		if (r == 0)
-			break;
-		if (r != CAIRN_STORE_EXISTS)
-			return -1;
-		memset(err, 0, sizeof(*err));
-	}
-	if (read_gc_dir(st, ws, &d, err) < 0)
-		return -1;
-	if (d.lock_t < 0) {
-		cairn_seterr(err, "workspace %s: storage does not list the collector's lock", ws);
-		return -1;
-	}
-	*t0 = d.lock_t;
-	if (d.gen != n) {
-		cairn_seterr(err, "workspace %s: storage does not list collection %llu just made",
-		             ws, (unsigned long long)n);
-		return -1;
-	}
-	if (n > 1) {
-		autofree char *old =
-		    xasprintf("%s/gc/gen/%020llu", ws, (unsigned long long)(n - 1));
-		struct cairn_err e = {0};
-		(void)cairn_store_delete(st, old, &e);
-	}
-	return 0;
-}
-
-/* ---- a writer's watch ---- */
-
-void cairn_gc_watch_start(struct cairn_store *st, const char *ws, struct cairn_gc_watch *w)
-{
-	struct gc_dir d;
-	struct cairn_err e = {0};
-	if (read_gc_dir(st, ws, &d, &e) < 0) {
-		w->busy = true;
-		w->gen = 0;
-		return;
-	}
-	w->busy = d.lock_t >= 0;
-	w->gen = d.gen;
-}
-
-int cairn_gc_watch_check(struct cairn_store *st, const char *ws, const struct cairn_gc_watch *w,
-                         struct cairn_err *err)
-{
-	bool waited = false;
-	double first = 0;
-	for (;;) {
-		struct gc_dir d;
-		if (read_gc_dir(st, ws, &d, err) < 0)
-			return -1;
-		if (d.lock_t < 0)
-			return w->busy || waited || d.gen != w->gen;
-		struct lock_rec cur;
-		int r = read_lock(st, ws, &cur, err);
-		if (r == CAIRN_STORE_NOTFOUND) {
-			memset(err, 0, sizeof(*err));
-			waited = true;
-			continue;
-		}
-		if (r < 0)
-			return -1;
-		if (lock_dead(&cur))
-			return 1;
-		if (!waited)
-			first = monotonic_now();
-		waited = true;
-		if (monotonic_now() - first > CAIRN_GC_MAX_RUN + GC_MARGIN_S)
-			return 1;
-		sleep(1);
-	}
 }
 
 /* ---- the set of named contents ---- */
@@ -314,15 +93,13 @@ struct key_list {
 	size_t n;
 };
 
-static int collect_manifest_key(void *arg, const char *key, uint64_t size, int64_t mtime)
+static int collect_key(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	(void)size;
 	(void)mtime;
 	struct key_list *l = arg;
-	if (strstr(key, "/manifests/") || strstr(key, "/versions/") || strstr(key, "/conflicts/")) {
-		l->v = xrealloc(l->v, (l->n + 1) * sizeof(char *));
-		l->v[l->n++] = xstrdup(key);
-	}
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof(char *));
+	l->v[l->n++] = xstrdup(key);
 	return 0;
 }
 
@@ -371,39 +148,43 @@ static int mark_manifest(struct mark *mk, const char *vol, const char *key, stru
 	return 1;
 }
 
+/* The manifests of a volume: manifests/ (committed or not), then versions/
+ * (index copies, read only when their manifests/ copy was not), then
+ * conflicts/, each listed after the one before was read: a commit refused
+ * meanwhile saves its conflict copy before it deletes its manifest, so one of
+ * the two is seen. */
 static int mark_volume(struct mark *mk, const char *vol, struct cairn_err *err)
 {
+	static const char *const dirs[] = {"manifests", "versions", "conflicts"};
 	autofree char *prefix = cairn_key_volume_prefix(mk->ws, vol);
-	struct key_list keys = {0};
-	if (cairn_store_list(mk->st, prefix, collect_manifest_key, &keys, err) < 0)
-		return -1;
-	/* Versions whose manifests/ copy was read: their versions/ index copy holds
-	 * the same manifest. manifests/ sorts before versions/. */
-	unsigned long *done = NULL;
+	unsigned long *done = NULL; /* versions whose manifests/ copy was read */
 	size_t ndone = 0;
 	int rv = 0;
-	for (size_t i = 0; i < keys.n && rv == 0; i++) {
-		const char *key = keys.v[i];
-		bool index = strstr(key, "/versions/") != NULL;
-		if (index) {
-			bool seen = false;
-			for (size_t j = 0; j < ndone && !seen; j++)
-				seen = done[j] == key_version(key);
-			if (seen)
-				continue;
-		}
-		int r = mark_manifest(mk, vol, key, err);
-		if (r < 0) {
+	for (size_t d = 0; d < sizeof(dirs) / sizeof(dirs[0]) && rv == 0; d++) {
+		autofree char *sub = xasprintf("%s%s/", prefix, dirs[d]);
+		struct key_list keys = {0};
+		if (cairn_store_list(mk->st, sub, collect_key, &keys, err) < 0) {
 			rv = -1;
 			break;
 		}
-		if (r == 1 && strstr(key, "/manifests/")) {
-			done = xrealloc(done, (ndone + 1) * sizeof(*done));
-			done[ndone++] = key_version(key);
+		for (size_t i = 0; i < keys.n && rv == 0; i++) {
+			const char *key = keys.v[i];
+			bool seen = false;
+			for (size_t j = 0; d == 1 && j < ndone && !seen; j++)
+				seen = done[j] == key_version(key);
+			if (seen)
+				continue;
+			int r = mark_manifest(mk, vol, key, err);
+			if (r < 0)
+				rv = -1;
+			else if (r == 1 && d == 0) {
+				done = xrealloc(done, (ndone + 1) * sizeof(*done));
+				done[ndone++] = key_version(key);
+			}
 		}
+		cairn_strv_free(keys.v, keys.n);
 	}
 	free(done);
-	cairn_strv_free(keys.v, keys.n);
 	return rv;
 }
 
@@ -429,7 +210,8 @@ struct sweep {
 	const struct digest_set *named;
 	int64_t before; /* delete only what is older */
 	bool dry_run;
-	double deadline; /* monotonic: delete nothing after it */
+	const struct cairn_gc_lock *lock; /* checked every GC_CHECK_EVERY deletes */
+	double deadline;                  /* monotonic: delete nothing after it */
 	struct cairn_gc_stats *stats;
 	struct cairn_err *err;
 };
@@ -456,6 +238,9 @@ static int sweep_key(void *arg, const char *key, uint64_t size, int64_t mtime)
 			sw->stats->out_of_time = true;
 			return 1;
 		}
+		if (sw->stats->deleted && sw->stats->deleted % GC_CHECK_EVERY == 0 &&
+		    cairn_gc_lock_check(sw->st, sw->lock, sw->err) < 0)
+			return -1;
 		int r = cairn_store_delete(sw->st, key, sw->err);
 		if (r < 0 && r != CAIRN_STORE_NOTFOUND)
 			return -1;
@@ -488,29 +273,42 @@ int cairn_gc(struct cairn_store *st, const char *ws, const struct cairn_gc_opts 
 {
 	memset(stats, 0, sizeof(*stats));
 	double start = monotonic_now();
-	char nonce[33] = "";
-	int64_t t0 = INT64_MAX;
-	if (!o->dry_run &&
-	    (lock_take(st, ws, o->who, nonce, err) < 0 || next_gen(st, ws, &t0, err) < 0)) {
-		if (nonce[0] && !err->user)
-			lock_drop(st, ws, nonce);
-		return -1;
+	/* An interrupted collector would leave its lock, and every writer of the
+	 * workspace would wait for it to go dead: signals wait until it is
+	 * dropped. */
+	sigset_t block, old;
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	struct cairn_gc_lock lk = {.ws = ws, .t0 = INT64_MAX};
+	if (!o->dry_run) {
+		pthread_sigmask(SIG_BLOCK, &block, &old);
+		if (cairn_gc_lock_take(st, ws, o->who, &lk, err) < 0) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			return -1;
+		}
 	}
 	struct mark mk = {.st = st, .ws = ws, .stats = stats};
 	int rv = mark_all(&mk, err);
+	if (rv == 0 && !o->dry_run)
+		rv = cairn_gc_lock_check(st, &lk, err);
 	if (rv == 0) {
 		struct sweep sw = {.st = st,
 		                   .named = &mk.named,
-		                   .before =
-		                       t0 == INT64_MAX ? INT64_MAX : t0 - CAIRN_GC_CLOCK_MARGIN,
+		                   .before = o->dry_run ? INT64_MAX : lk.t0 - CAIRN_GC_CLOCK_MARGIN,
 		                   .dry_run = o->dry_run,
-		                   .deadline = start + CAIRN_GC_MAX_RUN - GC_MARGIN_S,
+		                   .lock = o->dry_run ? NULL : &lk,
+		                   .deadline = start + CAIRN_GC_MAX_RUN - GC_STOP_EARLY_S,
 		                   .stats = stats,
 		                   .err = err};
 		rv = sweep_all(&sw, ws);
 	}
 	free(mk.named.v);
-	if (!o->dry_run)
-		lock_drop(st, ws, nonce);
+	if (!o->dry_run) {
+		cairn_gc_lock_drop(st, &lk);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	return rv;
 }

@@ -5,11 +5,13 @@
  * when no manifest under WS/volumes/ names it (committed versions, manifests
  * written but not yet committed, conflict copies) and it was written before the
  * collection began. A collection of workspace WS:
- *   1. takes WS/gc/lock (one collector at a time) and creates WS/gc/gen/N+1;
+ *   1. takes WS/gc/lock (one collector at a time, gc_lock.h) and creates
+ *      WS/gc/gen/N+1; signals wait until the lock is dropped;
  *   2. reads every manifest of every volume;
  *   3. deletes each object and pack that nothing names and that is older than
  *      the lock (less CAIRN_GC_CLOCK_MARGIN), within CAIRN_GC_MAX_RUN seconds
- *      of taking the lock;
+ *      of taking the lock, checking now and then that the lock is still its
+ *      own;
  *   4. drops the lock.
  * A writer (sync, fork, rollback) that relies on objects it did not just find
  * in its own base version makes that safe with a watch: it notes the

@@ -834,13 +834,21 @@ static int hydrate_run(struct cairn_store *st, const char *ws, const char *vol,
 	int rv = cairn_worker_run(u, &cv->datafd, hydrate_worker, hydrate_serve, &c, err);
 	if (rv == 0 && c.same) {
 		/* The tree is the state, and the state is the target's content. */
-		if (c.state.version != target->version ||
-		    (target->key && (!c.state.key || strcmp(c.state.key, target->key)))) {
-			c.state.version = target->version;
-			if (target != &c.state) {
-				free(c.state.key);
-				c.state.key = target->key ? xstrdup(target->key) : NULL;
+		if (target != &c.state) {
+			/* Same contents, but the target may keep them elsewhere (a
+			 * volume removed and made again packs them anew): a later sync
+			 * takes the state's places for what it does not upload. */
+			for (size_t i = 0; i < c.state.n; i++) {
+				struct cairn_entry *e = &c.state.e[i];
+				const struct cairn_entry *te = cairn_manifest_find(target, e->path);
+				if (e->type == CAIRN_FT_FILE && te && te->type == CAIRN_FT_FILE) {
+					memcpy(e->pack, te->pack, sizeof(e->pack));
+					e->offset = te->offset;
+				}
 			}
+			c.state.version = target->version;
+			free(c.state.key);
+			c.state.key = target->key ? xstrdup(target->key) : NULL;
 			rv = cairn_cache_save_state(cv, &c.state, err);
 		}
 		cairn_cache_touch(cv);

@@ -385,6 +385,11 @@ struct copy_check {
 	const char *ws;
 	const struct cairn_gc_watch *watch;
 	char *source; /* the key the copied manifest was read from */
+	/* What tells that manifest from another under the same key (a versions/
+	 * index entry of a volume removed and made again). */
+	int64_t created;
+	char *job;
+	size_t n;
 };
 
 /* The copy names the source's contents without a copy of its own: if a
@@ -398,8 +403,20 @@ static int copy_source_kept(void *arg, struct cairn_err *err)
 	int r = cairn_gc_watch_check(cc->st, cc->ws, cc->watch, err);
 	if (r <= 0)
 		return r;
-	r = cairn_store_exists(cc->st, cc->source, NULL, err);
-	if (r == CAIRN_STORE_NOTFOUND) {
+	autofree char *text = NULL;
+	size_t len = 0;
+	r = cairn_store_get_buf(cc->st, cc->source, CAIRN_MANIFEST_MAX, &text, &len, err);
+	if (r < 0 && r != CAIRN_STORE_NOTFOUND)
+		return -1;
+	struct cairn_manifest now;
+	struct cairn_err perr = {0};
+	bool same = r == 0 && cairn_manifest_from_json(text, len, &now, &perr) == 0;
+	if (same) {
+		same = now.created == cc->created && now.n == cc->n &&
+		       !strcmp(now.job ? now.job : "", cc->job ? cc->job : "");
+		cairn_manifest_free(&now);
+	}
+	if (!same) {
 		memset(err, 0, sizeof(*err));
 		cairn_setuerr(err,
 		              "the version being copied (%s) was removed while it was copied, and "
@@ -407,7 +424,7 @@ static int copy_source_kept(void *arg, struct cairn_err *err)
 		              cc->source);
 		return -1;
 	}
-	return r < 0 ? -1 : 0;
+	return 0;
 }
 
 int cairn_volume_commit_copy(struct cairn_store *st, const char *ws, const char *vol,
@@ -421,6 +438,13 @@ int cairn_volume_commit_copy(struct cairn_store *st, const char *ws, const char 
 	struct cairn_vstate cur;
 	int rv = -1;
 	if (cairn_vstate_load(st, ws, vol, &cur, err) == 0) {
+		struct copy_check cc = {.st = st,
+		                        .ws = ws,
+		                        .watch = watch,
+		                        .source = m->key ? xstrdup(m->key) : NULL,
+		                        .created = m->created,
+		                        .job = m->job ? xstrdup(m->job) : NULL,
+		                        .n = m->n};
 		free(m->job);
 		free(m->user);
 		free(m->host);
@@ -428,13 +452,12 @@ int cairn_volume_commit_copy(struct cairn_store *st, const char *ws, const char 
 		m->user = xstrdup(user);
 		m->host = xstrdup(node);
 		m->created = 0;
-		struct copy_check cc = {
-		    .st = st, .ws = ws, .watch = watch, .source = m->key ? xstrdup(m->key) : NULL};
 		rv = cairn_volume_commit_checked(st, ws, vol, m, cur.version, &l, copy_source_kept,
 		                                 &cc, err) == 0
 		         ? 0
 		         : -1;
 		free(cc.source);
+		free(cc.job);
 		*version = m->version;
 		cairn_vstate_free(&cur);
 	}
@@ -458,7 +481,7 @@ int cairn_volume_remove(struct cairn_store *st, const char *ws, const char *vol,
 	/* State revisions last: until they go, the volume stays leased by us. */
 	for (int pass = 0; rv == 0 && pass < 2; pass++)
 		for (size_t i = 0; i < a.n; i++) {
-			bool state = strstr(a.v[i], "/state/") != NULL;
+			bool state = !strncmp(a.v[i] + strlen(prefix), "state/", 6);
 			if (state != (pass == 1))
 				continue;
 			if (cairn_store_delete(st, a.v[i], err) < 0 &&

@@ -253,14 +253,38 @@ file://*)
 	"$CAIRN" rm gc-d >"$T/rm.out" 2>&1
 	check "gc: rm still removes the volume while a collection runs" [ $? -eq 0 ]
 	check "gc: ... and says its contents wait for the next collection" grep -q 'not collected' "$T/rm.out"
-	# A collector that died long ago does not block: its lock is taken over.
-	printf '{"nonce":"%s","by":"a test","time":1}' "$(printf '%032d' 7)" >"$store/default/gc/lock"
+	# A collector that died long ago (by the store's clock) does not block: its
+	# lock is taken over.
+	printf '{"nonce":"%s","by":"a test","time":1}' "$(printf '%032d' 8)" >"$store/default/gc/lock"
+	touch -d '20 minutes ago' "$store/default/gc/lock"
 	check "gc: a dead collector's lock is taken over" "$CAIRN" gc
 	check "gc: the lock is dropped afterwards" test ! -e "$store/default/gc/lock"
+	# A sync commits only once a running collection has ended (it may not
+	# have seen the new manifest), and does not wait for a dead one.
+	printf '{"nonce":"%s","by":"a test","time":1}' "$(printf '%032d' 9)" >"$store/default/gc/lock"
+	crun --volume gc-w:gw -- sh -c 'echo w > gw/f' &
+	waiter=$!
+	sleep 3
+	check "gc: a sync waits while a collection holds the lock" kill -0 $waiter
+	rm -f "$store/default/gc/lock"
+	wait $waiter
+	check "gc: ... and commits once it is dropped" sh -c "[ $? = 0 ] && '$CAIRN' get gc-w f - | grep -qx w"
+	printf '{"nonce":"%s","by":"a test","time":1}' "$(printf '%032d' 10)" >"$store/default/gc/lock"
+	touch -d '20 minutes ago' "$store/default/gc/lock"
+	timeout 60 "$CAIRN" run --user "$USER_" --volume gc-w:gw -- sh -c 'echo w2 > gw/f' 2>/dev/null
+	check "gc: a sync does not wait for a dead collector's lock" sh -c "[ $? = 0 ] && '$CAIRN' get gc-w f - | grep -qx w2"
+	rm -f "$store/default/gc/lock"
 	;;
 esac # (on s3:// the same code runs; the checks above read the store's files)
 "$CAIRN" gc --dry-run >/dev/null
 check "gc: a dry run leaves the store alone (and is for admins; root is one)" [ $? -eq 0 ]
+# Volumes may be named like the directories of a volume's keys.
+crun --volume versions:vv -- sh -c 'echo v > vv/f'
+crun --volume state:vs -- sh -c 'echo s > vs/f'
+"$CAIRN" gc >/dev/null
+check "gc: volumes named versions and state do not confuse the collection" [ $? -eq 0 ]
+"$CAIRN" rm state >/dev/null 2>&1
+check "gc: ... nor rm" sh -c "'$CAIRN' get versions f - | grep -qx v && ! '$CAIRN' show state >/dev/null 2>&1"
 
 # 10e. A sync that re-used a stored content (no upload) which a collection then
 #      deletes before the commit finds it gone and uploads it again.
