@@ -215,6 +215,9 @@ check "cli as user: an unshared volume is removed only by its owner or an admin"
 	bash -c "[ $rc = 1 ] && grep -q 'is not shared: only its owner' '$T/err' && '$CAIRN' show open-vol >/dev/null"
 user "$OWNER" rm open-vol
 check "cli as user: ... its owner removes it" [ $? = 0 ]
+user "$OWNER" gc
+rc=$?
+check "cli as user: cairn gc is for admins" bash -c "[ $rc = 1 ] && grep -q 'only an admin' '$T/err'"
 user "$OWNER" run -- true
 check "cli as user: cairn run is not served (it needs root)" [ $? = 1 ]
 user "$OWNER" lint /dev/null
