@@ -88,21 +88,6 @@ static bool set_has(const struct digest_set *s, const unsigned char d[32])
 
 /* ---- mark: every manifest of every volume ---- */
 
-struct key_list {
-	char **v;
-	size_t n;
-};
-
-static int collect_key(void *arg, const char *key, uint64_t size, int64_t mtime)
-{
-	(void)size;
-	(void)mtime;
-	struct key_list *l = arg;
-	l->v = xrealloc(l->v, (l->n + 1) * sizeof(char *));
-	l->v[l->n++] = xstrdup(key);
-	return 0;
-}
-
 struct mark {
 	struct cairn_store *st;
 	const char *ws;
@@ -162,13 +147,14 @@ static int mark_volume(struct mark *mk, const char *vol, struct cairn_err *err)
 	int rv = 0;
 	for (size_t d = 0; d < sizeof(dirs) / sizeof(dirs[0]) && rv == 0; d++) {
 		autofree char *sub = xasprintf("%s%s/", prefix, dirs[d]);
-		struct key_list keys = {0};
-		if (cairn_store_list(mk->st, sub, collect_key, &keys, err) < 0) {
+		char **keys = NULL;
+		size_t nkeys = 0;
+		if (cairn_store_list_keys(mk->st, sub, &keys, &nkeys, err) < 0) {
 			rv = -1;
 			break;
 		}
-		for (size_t i = 0; i < keys.n && rv == 0; i++) {
-			const char *key = keys.v[i];
+		for (size_t i = 0; i < nkeys && rv == 0; i++) {
+			const char *key = keys[i];
 			bool seen = false;
 			for (size_t j = 0; d == 1 && j < ndone && !seen; j++)
 				seen = done[j] == key_version(key);
@@ -182,7 +168,7 @@ static int mark_volume(struct mark *mk, const char *vol, struct cairn_err *err)
 				done[ndone++] = key_version(key);
 			}
 		}
-		cairn_strv_free(keys.v, keys.n);
+		cairn_strv_free(keys, nkeys);
 	}
 	free(done);
 	return rv;

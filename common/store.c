@@ -159,6 +159,34 @@ int cairn_store_delete(struct cairn_store *st, const char *key, struct cairn_err
 	return st->ops->del(st, key, err);
 }
 
+struct key_vec {
+	char **v;
+	size_t n;
+};
+
+static int add_key(void *arg, const char *key, uint64_t size, int64_t mtime)
+{
+	(void)size;
+	(void)mtime;
+	struct key_vec *kv = arg;
+	kv->v = xrealloc(kv->v, (kv->n + 1) * sizeof(char *));
+	kv->v[kv->n++] = xstrdup(key);
+	return 0;
+}
+
+int cairn_store_list_keys(struct cairn_store *st, const char *prefix, char ***keys, size_t *n,
+                          struct cairn_err *err)
+{
+	struct key_vec kv = {0};
+	if (cairn_store_list(st, prefix, add_key, &kv, err) < 0) {
+		cairn_strv_free(kv.v, kv.n);
+		return -1;
+	}
+	*keys = kv.v;
+	*n = kv.n;
+	return 0;
+}
+
 int cairn_store_list(struct cairn_store *st, const char *prefix, cairn_list_fn fn, void *arg,
                      struct cairn_err *err)
 {

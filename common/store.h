@@ -80,6 +80,10 @@ int cairn_store_exists(struct cairn_store *st, const char *key, uint64_t *size,
 int cairn_store_delete(struct cairn_store *st, const char *key, struct cairn_err *err);
 int cairn_store_list(struct cairn_store *st, const char *prefix, cairn_list_fn fn, void *arg,
                      struct cairn_err *err);
+/* Every key under prefix, in listing order, into *keys (free with
+ * cairn_strv_free). */
+int cairn_store_list_keys(struct cairn_store *st, const char *prefix, char ***keys, size_t *n,
+                          struct cairn_err *err);
 
 /* Store the first size bytes of fd, whose SHA-256 and MD5 (hex) the caller
  * computed; fails if the bytes no longer have them. part_md5: NULL, or the MD5

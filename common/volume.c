@@ -322,21 +322,6 @@ int cairn_volume_list(struct cairn_store *st, const char *ws, char ***names, siz
 	return 0;
 }
 
-struct key_acc {
-	char **v;
-	size_t n;
-};
-
-static int collect_key(void *arg, const char *key, uint64_t size, int64_t mtime)
-{
-	(void)size;
-	(void)mtime;
-	struct key_acc *a = arg;
-	a->v = xrealloc(a->v, (a->n + 1) * sizeof(char *));
-	a->v[a->n++] = xstrdup(key);
-	return 0;
-}
-
 /* The lease of a volume for an admin command, refused (a user error naming the
  * holder) while a job holds it. */
 static int lease_for_command(struct cairn_store *st, const char *ws, const char *vol,
@@ -476,22 +461,21 @@ int cairn_volume_remove(struct cairn_store *st, const char *ws, const char *vol,
 		return -1;
 	cairn_lease_free(&l);
 	autofree char *prefix = cairn_key_volume_prefix(ws, vol);
-	struct key_acc a = {0};
-	int rv = cairn_store_list(st, prefix, collect_key, &a, err);
+	char **keys = NULL;
+	size_t n = 0;
+	int rv = cairn_store_list_keys(st, prefix, &keys, &n, err);
 	/* State revisions last: until they go, the volume stays leased by us. */
 	for (int pass = 0; rv == 0 && pass < 2; pass++)
-		for (size_t i = 0; i < a.n; i++) {
-			bool state = !strncmp(a.v[i] + strlen(prefix), "state/", 6);
+		for (size_t i = 0; i < n; i++) {
+			bool state = !strncmp(keys[i] + strlen(prefix), "state/", 6);
 			if (state != (pass == 1))
 				continue;
-			if (cairn_store_delete(st, a.v[i], err) < 0 &&
+			if (cairn_store_delete(st, keys[i], err) < 0 &&
 			    err->msg[0]) { /* a key already gone is fine */
 				rv = -1;
 				break;
 			}
 		}
-	for (size_t i = 0; i < a.n; i++)
-		free(a.v[i]);
-	free(a.v);
+	cairn_strv_free(keys, n);
 	return rv;
 }
