@@ -42,7 +42,7 @@ static void print_stats(const char *ws, const struct cairn_gc_stats *g, bool dry
 	if (g->out_of_time)
 		printf("workspace %s: the collection stopped after %d seconds; run 'cairn gc "
 		       "--workspace %s' again for the rest\n",
-		       ws, CAIRN_GC_MAX_RUN, ws);
+		       ws, CAIRN_GC_DELETE_UNTIL, ws);
 }
 
 int cairn_cli_collect(struct session *s, const char *cmd, bool dry_run, bool json)

@@ -1,5 +1,6 @@
 #include "gc.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -9,14 +10,13 @@
 #include "manifest.h"
 #include "volume.h"
 
-/* Deleting stops this long before the lock counts as dead. */
-#define GC_STOP_EARLY_S 60
 #define GC_CHECK_EVERY 256 /* deletes between checks that the lock is ours */
 
-static double monotonic_now(void)
+static double boottime_now(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* Counts while the host is suspended, as the storage's clock does. */
+	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -91,6 +91,7 @@ static bool set_has(const struct digest_set *s, const unsigned char d[32])
 struct mark {
 	struct cairn_store *st;
 	const char *ws;
+	double deadline; /* reading manifests past it leaves no time to delete */
 	struct digest_set named;
 	struct cairn_gc_stats *stats;
 };
@@ -160,6 +161,15 @@ static int mark_volume(struct mark *mk, const char *vol, struct cairn_err *err)
 				seen = done[j] == key_version(key);
 			if (seen)
 				continue;
+			if (boottime_now() > mk->deadline) {
+				cairn_seterr(
+				    err,
+				    "workspace %s: reading its manifests took over %d s, which "
+				    "leaves no time to delete; nothing was deleted",
+				    mk->ws, CAIRN_GC_DELETE_UNTIL);
+				rv = -1;
+				break;
+			}
 			int r = mark_manifest(mk, vol, key, err);
 			if (r < 0)
 				rv = -1;
@@ -220,7 +230,7 @@ static int sweep_key(void *arg, const char *key, uint64_t size, int64_t mtime)
 		return 0;
 	}
 	if (!sw->dry_run) {
-		if (monotonic_now() > sw->deadline) {
+		if (boottime_now() > sw->deadline) {
 			sw->stats->out_of_time = true;
 			return 1;
 		}
@@ -258,7 +268,7 @@ int cairn_gc(struct cairn_store *st, const char *ws, const struct cairn_gc_opts 
              struct cairn_gc_stats *stats, struct cairn_err *err)
 {
 	memset(stats, 0, sizeof(*stats));
-	double start = monotonic_now();
+	double start = boottime_now();
 	/* An interrupted collector would leave its lock, and every writer of the
 	 * workspace would wait for it to go dead: signals wait until it is
 	 * dropped. */
@@ -276,7 +286,10 @@ int cairn_gc(struct cairn_store *st, const char *ws, const struct cairn_gc_opts 
 			return -1;
 		}
 	}
-	struct mark mk = {.st = st, .ws = ws, .stats = stats};
+	struct mark mk = {.st = st,
+	                  .ws = ws,
+	                  .deadline = o->dry_run ? INFINITY : start + CAIRN_GC_DELETE_UNTIL,
+	                  .stats = stats};
 	int rv = mark_all(&mk, err);
 	if (rv == 0 && !o->dry_run)
 		rv = cairn_gc_lock_check(st, &lk, err);
@@ -286,7 +299,7 @@ int cairn_gc(struct cairn_store *st, const char *ws, const struct cairn_gc_opts 
 		                   .before = o->dry_run ? INT64_MAX : lk.t0 - CAIRN_GC_CLOCK_MARGIN,
 		                   .dry_run = o->dry_run,
 		                   .lock = o->dry_run ? NULL : &lk,
-		                   .deadline = start + CAIRN_GC_MAX_RUN - GC_STOP_EARLY_S,
+		                   .deadline = start + CAIRN_GC_DELETE_UNTIL,
 		                   .stats = stats,
 		                   .err = err};
 		rv = sweep_all(&sw, ws);

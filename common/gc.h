@@ -9,9 +9,8 @@
  *      WS/gc/gen/N+1; signals wait until the lock is dropped;
  *   2. reads every manifest of every volume;
  *   3. deletes each object and pack that nothing names and that is older than
- *      the lock (less CAIRN_GC_CLOCK_MARGIN), within CAIRN_GC_MAX_RUN seconds
- *      of taking the lock, checking now and then that the lock is still its
- *      own;
+ *      the lock (less CAIRN_GC_CLOCK_MARGIN), within CAIRN_GC_DELETE_UNTIL
+ *      seconds, checking now and then that the lock is still its own;
  *   4. drops the lock.
  * A writer (sync, fork, rollback) that relies on objects it did not just find
  * in its own base version makes that safe with a watch: it notes the
@@ -32,9 +31,13 @@
 /* Seconds by which the clocks of the hosts that write a file:// store may
  * disagree (S3 stamps every object with the server's clock). */
 #define CAIRN_GC_CLOCK_MARGIN 2
-/* A collector deletes nothing later than this many seconds after it took its
- * lock; a lock older than that (plus a margin) is a dead collector's. */
-#define CAIRN_GC_MAX_RUN 600
+/* A lock older than this (plus a minute) is a dead collector's, by the
+ * storage's clock; a writer waits no longer than that for a collection. */
+#define CAIRN_GC_MAX_RUN 900
+/* A collector sends no delete later than this many seconds after it began:
+ * a delete that S3 retries (about 6 minutes at worst) still ends before its
+ * lock counts as dead. */
+#define CAIRN_GC_DELETE_UNTIL 480
 
 struct cairn_gc_opts {
 	bool dry_run;    /* only count: no lock, nothing deleted */
@@ -46,7 +49,7 @@ struct cairn_gc_stats {
 	unsigned long long objects, bytes;          /* objects and packs seen */
 	unsigned long long deleted, deleted_bytes;  /* (or, dry run, would be) */
 	unsigned long long kept_named, kept_recent; /* still named; newer than the lock */
-	bool out_of_time;                           /* stopped at CAIRN_GC_MAX_RUN: run it again */
+	bool out_of_time; /* stopped at CAIRN_GC_DELETE_UNTIL: run again */
 };
 
 /* Collect ws. 0 when done (also out of time: see stats), -1 on error (a user

@@ -23,10 +23,10 @@ static void new_nonce(char out[33])
 		snprintf(out + 2 * i, 3, "%02x", rnd[i]);
 }
 
-static double monotonic_now(void)
+static double boottime_now(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -114,14 +114,17 @@ static int read_lock(struct cairn_store *st, const char *ws, struct lock_rec *ou
 
 /* ---- the lock ---- */
 
-/* Once per dead lock: the first to create WS/gc/takeover/NONCE deletes it. */
+/* Once per dead lock: the first to create WS/gc/takeover/ID deletes it. ID is
+ * the lock's nonce, or its storage time if the lock is unreadable. The body
+ * is the taker's own nonce, so that two takers' bodies differ (a retried put
+ * counts as its own when the stored body is its own). */
 static int take_over(struct cairn_store *st, const char *ws, const struct lock_rec *dead,
-                     struct cairn_err *err)
+                     int64_t dead_t, const char *mine, struct cairn_err *err)
 {
-	if (!dead->nonce[0])
-		return 0; /* unreadable: nobody could tell two takers apart */
-	autofree char *tkey = xasprintf("%s/gc/takeover/%s", ws, dead->nonce);
-	int r = cairn_store_put_buf(st, tkey, "", 0, CAIRN_PUT_IF_ABSENT, err);
+	autofree char *id =
+	    dead->nonce[0] ? xstrdup(dead->nonce) : xasprintf("t%lld", (long long)dead_t);
+	autofree char *tkey = xasprintf("%s/gc/takeover/%s", ws, id);
+	int r = cairn_store_put_buf(st, tkey, mine, strlen(mine), CAIRN_PUT_IF_ABSENT, err);
 	if (r == CAIRN_STORE_EXISTS) {
 		memset(err, 0, sizeof(*err));
 		return 0;
@@ -129,8 +132,10 @@ static int take_over(struct cairn_store *st, const char *ws, const struct lock_r
 	if (r < 0)
 		return -1;
 	struct lock_rec now;
+	struct gc_dir d;
 	struct cairn_err e = {0};
-	if (read_lock(st, ws, &now, &e) == 0 && !strcmp(now.nonce, dead->nonce)) {
+	if (read_lock(st, ws, &now, &e) == 0 && !strcmp(now.nonce, dead->nonce) &&
+	    (dead->nonce[0] || (read_gc_dir(st, ws, &d, &e) == 0 && d.lock_t == dead_t))) {
 		autofree char *key = xasprintf("%s/gc/lock", ws);
 		(void)cairn_store_delete(st, key, &e);
 	}
@@ -180,10 +185,13 @@ int cairn_gc_lock_take(struct cairn_store *st, const char *ws, const char *who,
 	struct lock_rec cur;
 	memset(&cur, 0, sizeof(cur));
 	struct gc_dir d;
-	for (int attempt = 0; attempt < 2; attempt++) {
+	bool taken = false;
+	for (int attempt = 0; attempt < 2 && !taken; attempt++) {
 		int r = cairn_store_put_buf(st, key, text, strlen(text), CAIRN_PUT_IF_ABSENT, err);
-		if (r == 0)
+		if (r == 0) {
+			taken = true;
 			break;
+		}
 		if (r != CAIRN_STORE_EXISTS)
 			return -1;
 		memset(err, 0, sizeof(*err));
@@ -194,15 +202,18 @@ int cairn_gc_lock_take(struct cairn_store *st, const char *ws, const char *who,
 		}
 		if (r < 0 || read_gc_dir_now(st, ws, &d, err) < 0)
 			return -1;
-		if (attempt || !lock_dead(&d) || take_over(st, ws, &cur, err) < 0) {
-			if (!err->msg[0])
-				cairn_setuerr(
-				    err,
-				    "workspace %s: another collection of unused contents is "
-				    "running (%s); try again when it has ended",
-				    ws, cur.by);
-			return -1;
-		}
+		if (attempt || !lock_dead(&d) ||
+		    take_over(st, ws, &cur, d.lock_t, lk->nonce, err) < 0)
+			break;
+	}
+	if (!taken) {
+		if (!err->msg[0])
+			cairn_setuerr(
+			    err,
+			    "workspace %s: another collection of unused contents is running "
+			    "(%s); try again when it has ended",
+			    ws, cur.by);
+		return -1;
 	}
 	if (read_gc_dir(st, ws, &d, err) < 0 || next_gen(st, ws, err) < 0) {
 		cairn_gc_lock_drop(st, lk);
@@ -239,11 +250,21 @@ int cairn_gc_lock_check(struct cairn_store *st, const struct cairn_gc_lock *lk,
 
 void cairn_gc_lock_drop(struct cairn_store *st, const struct cairn_gc_lock *lk)
 {
-	struct lock_rec cur;
-	struct cairn_err e = {0};
-	if (read_lock(st, lk->ws, &cur, &e) == 0 && !strcmp(cur.nonce, lk->nonce)) {
-		autofree char *key = xasprintf("%s/gc/lock", lk->ws);
-		(void)cairn_store_delete(st, key, &e);
+	/* A lock left behind makes every writer wait for it: try again after a
+	 * failure the store's own retries did not get over. */
+	autofree char *key = xasprintf("%s/gc/lock", lk->ws);
+	for (int attempt = 0; attempt < 3; attempt++) {
+		struct lock_rec cur;
+		struct cairn_err e = {0};
+		int r = read_lock(st, lk->ws, &cur, &e);
+		if (r == CAIRN_STORE_NOTFOUND || (r == 0 && strcmp(cur.nonce, lk->nonce)))
+			return;
+		if (r == 0) {
+			r = cairn_store_delete(st, key, &e);
+			if (r == 0 || r == CAIRN_STORE_NOTFOUND)
+				return;
+		}
+		sleep(1);
 	}
 }
 
@@ -274,14 +295,14 @@ int cairn_gc_watch_check(struct cairn_store *st, const char *ws, const struct ca
 		if (d.lock_t < 0)
 			return w->busy || waited || d.gen != w->gen;
 		if (!waited)
-			first = monotonic_now();
+			first = boottime_now();
 		waited = true;
 		/* A running collection may not have seen this writer's manifest:
 		 * wait until it ends, or until it can delete nothing more. */
 		if (read_gc_dir_now(st, ws, &d, err) < 0)
 			return -1;
 		if (d.lock_t < 0 || lock_dead(&d) ||
-		    monotonic_now() - first > CAIRN_GC_MAX_RUN + GC_DEAD_MARGIN_S)
+		    boottime_now() - first > CAIRN_GC_MAX_RUN + GC_DEAD_MARGIN_S)
 			return 1;
 		sleep(1);
 	}

@@ -838,14 +838,27 @@ static int hydrate_run(struct cairn_store *st, const char *ws, const char *vol,
 			/* Same contents, but the target may keep them elsewhere (a
 			 * volume removed and made again packs them anew): a later sync
 			 * takes the state's places for what it does not upload. */
+			size_t keep = 0;
 			for (size_t i = 0; i < c.state.n; i++) {
 				struct cairn_entry *e = &c.state.e[i];
 				const struct cairn_entry *te = cairn_manifest_find(target, e->path);
-				if (e->type == CAIRN_FT_FILE && te && te->type == CAIRN_FT_FILE) {
+				bool ok = te && te->type == e->type &&
+				          (e->type != CAIRN_FT_FILE ||
+				           (!strcmp(te->sha256, e->sha256) && te->size == e->size &&
+				            !strcmp(te->md5, e->md5)));
+				if (!ok) {
+					/* Not the target's: a later sync looks at it again. */
+					free(e->path);
+					free(e->target);
+					continue;
+				}
+				if (e->type == CAIRN_FT_FILE) {
 					memcpy(e->pack, te->pack, sizeof(e->pack));
 					e->offset = te->offset;
 				}
+				c.state.e[keep++] = *e;
 			}
+			c.state.n = keep;
 			c.state.version = target->version;
 			free(c.state.key);
 			c.state.key = target->key ? xstrdup(target->key) : NULL;

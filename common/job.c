@@ -350,6 +350,8 @@ static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st
 	int exists = 0, rv = -1;
 	bool readonly = vs->readonly;
 	autofree char *line = NULL;
+	/* Declared before the first goto: a jump past it would free garbage. */
+	autofree char *cached_key = NULL;
 	int granted = check_access(cfg, st, rec, js->user, vs, err);
 	if (granted < 0)
 		return -1;
@@ -394,7 +396,6 @@ static int prepare_volume(const struct cairn_config *cfg, struct cairn_store *st
 	/* A cache already holding the head version is its own target: no manifest
 	 * to fetch (the worker still checks every file against the state). */
 	unsigned cached = 0;
-	autofree char *cached_key = NULL;
 	if (cairn_cache_state_version(&cv, &cached, &cached_key) < 0)
 		cached = 0;
 	int same = cairn_volume_load_head_unless(st, rec->workspace, vs->name, cached, cached_key,

@@ -711,8 +711,8 @@ static int contents_kept(void *arg, struct cairn_err *err)
 	if (rv == 0 && missing) {
 		c->lost = true;
 		cairn_seterr(err,
-		             "volume %s: a collection of unused contents removed %llu that this "
-		             "sync re-used while it ran",
+		             "volume %s: a collection of unused contents removed %llu stored "
+		             "contents that this sync relied on while it ran",
 		             c->vol, missing);
 		rv = -1;
 	}

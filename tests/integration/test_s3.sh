@@ -126,8 +126,9 @@ static int hash_sink(void *arg, const void *buf, size_t len, struct cairn_err *e
 	return 0;
 }
 
-static int count_keys(void *arg, const char *key, uint64_t size)
+static int count_keys(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
+	(void)mtime;
 	(void)key;
 	(void)size;
 	(*(size_t *)arg)++;
@@ -137,13 +138,17 @@ static int count_keys(void *arg, const char *key, uint64_t size)
 struct order {
 	char last[256];
 	size_t n;
-	bool sorted, prefixed;
+	bool sorted, prefixed, timely;
 	const char *want_prefix;
 };
-static int check_order(void *arg, const char *key, uint64_t size)
+static int check_order(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	(void)size;
 	struct order *o = arg;
+	/* LastModified, which the collector compares with its lock's */
+	time_t now = time(NULL);
+	if (mtime < (int64_t)now - 600 || mtime > (int64_t)now + 600)
+		o->timely = false;
 	if (o->n && strcmp(o->last, key) >= 0)
 		o->sorted = false;
 	if (strncmp(key, o->want_prefix, strlen(o->want_prefix)))
@@ -258,7 +263,7 @@ static void test_list(struct cairn_store *st, size_t nkeys)
 	fprintf(stderr, "s3drv: %zu small puts in %.2f s\n", nkeys, now_seconds() - t0);
 	cairn_store_put_buf(st, "many2/other", "y", 1, 0, &err);
 	cairn_store_put_buf(st, "manyx", "z", 1, 0, &err);
-	struct order o = {.sorted = true, .prefixed = true, .want_prefix = "many/"};
+	struct order o = {.sorted = true, .prefixed = true, .timely = true, .want_prefix = "many/"};
 	t0 = now_seconds();
 	int r = bad ? -9 : cairn_store_list(st, "many/", check_order, &o, &err);
 	fprintf(stderr, "s3drv: listed %zu keys in %.2f s\n", o.n, now_seconds() - t0);
@@ -267,6 +272,7 @@ static void test_list(struct cairn_store *st, size_t nkeys)
 	   err.msg);
 	OK("s3: list keys are relative to the store and only under the prefix", o.prefixed,
 	   "last key %s", o.last);
+	OK("s3: list gives each key's time (LastModified)", o.timely, "%s", "a time is off");
 	size_t n = 0;
 	r = cairn_store_list(st, "many", count_keys, &n, &err);
 	OK("s3: a prefix without '/' lists that directory (like file://)", r == 0 && n == nkeys,
