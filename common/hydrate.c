@@ -810,6 +810,37 @@ static int hydrate_serve(int sock, void *arg, struct cairn_err *err)
 	return rv;
 }
 
+/* Make state the target's: keep only the entries that match it (the state
+ * decides what a later sync may skip, so it must not carry anything the worker
+ * made up), with the target's pack places (a later sync takes them for what
+ * it does not upload), version and manifest key. */
+static void as_target(struct cairn_manifest *state, const struct cairn_manifest *target)
+{
+	size_t keep = 0;
+	for (size_t i = 0; i < state->n; i++) {
+		struct cairn_entry *e = &state->e[i];
+		const struct cairn_entry *te = cairn_manifest_find(target, e->path);
+		bool ok =
+		    te && te->type == e->type &&
+		    (e->type != CAIRN_FT_FILE || (!strcmp(te->sha256, e->sha256) &&
+		                                  te->size == e->size && !strcmp(te->md5, e->md5)));
+		if (!ok) {
+			free(e->path);
+			free(e->target);
+			continue;
+		}
+		if (e->type == CAIRN_FT_FILE) {
+			memcpy(e->pack, te->pack, sizeof(e->pack));
+			e->offset = te->offset;
+		}
+		state->e[keep++] = *e;
+	}
+	state->n = keep;
+	state->version = target->version;
+	free(state->key);
+	state->key = target->key ? xstrdup(target->key) : NULL;
+}
+
 /* target NULL: the cache state is the target, if it holds version state_version
  * (else 1, nothing done). */
 static int hydrate_run(struct cairn_store *st, const char *ws, const char *vol,
@@ -833,63 +864,16 @@ static int hydrate_run(struct cairn_store *st, const char *ws, const char *vol,
 	c.target = target;
 	int rv = cairn_worker_run(u, &cv->datafd, hydrate_worker, hydrate_serve, &c, err);
 	if (rv == 0 && c.same) {
-		/* The tree is the state, and the state is the target's content. */
+		/* The tree is the state, and the state is the target's content; but
+		 * the target may keep it elsewhere (a volume removed and made again
+		 * packs it anew). */
 		if (target != &c.state) {
-			/* Same contents, but the target may keep them elsewhere (a
-			 * volume removed and made again packs them anew): a later sync
-			 * takes the state's places for what it does not upload. */
-			size_t keep = 0;
-			for (size_t i = 0; i < c.state.n; i++) {
-				struct cairn_entry *e = &c.state.e[i];
-				const struct cairn_entry *te = cairn_manifest_find(target, e->path);
-				bool ok = te && te->type == e->type &&
-				          (e->type != CAIRN_FT_FILE ||
-				           (!strcmp(te->sha256, e->sha256) && te->size == e->size &&
-				            !strcmp(te->md5, e->md5)));
-				if (!ok) {
-					/* Not the target's: a later sync looks at it again. */
-					free(e->path);
-					free(e->target);
-					continue;
-				}
-				if (e->type == CAIRN_FT_FILE) {
-					memcpy(e->pack, te->pack, sizeof(e->pack));
-					e->offset = te->offset;
-				}
-				c.state.e[keep++] = *e;
-			}
-			c.state.n = keep;
-			c.state.version = target->version;
-			free(c.state.key);
-			c.state.key = target->key ? xstrdup(target->key) : NULL;
+			as_target(&c.state, target);
 			rv = cairn_cache_save_state(cv, &c.state, err);
 		}
 		cairn_cache_touch(cv);
 	} else if (rv == 0) {
-		/* Keep only what matches the target: the state decides what a later sync
-		 * may skip, so it must not carry anything the worker made up. */
-		size_t keep = 0;
-		for (size_t i = 0; i < c.newstate.n; i++) {
-			struct cairn_entry *e = &c.newstate.e[i];
-			const struct cairn_entry *te = cairn_manifest_find(target, e->path);
-			bool ok = te && te->type == e->type &&
-			          (e->type != CAIRN_FT_FILE ||
-			           (!strcmp(te->sha256, e->sha256) && te->size == e->size &&
-			            !strcmp(te->md5, e->md5)));
-			if (ok) {
-				if (e->type == CAIRN_FT_FILE) {
-					memcpy(e->pack, te->pack, sizeof(e->pack));
-					e->offset = te->offset;
-				}
-				c.newstate.e[keep++] = *e;
-			} else {
-				free(e->path);
-				free(e->target);
-			}
-		}
-		c.newstate.n = keep;
-		c.newstate.version = target->version;
-		c.newstate.key = target->key ? xstrdup(target->key) : NULL;
+		as_target(&c.newstate, target);
 		rv = cairn_cache_save_state(cv, &c.newstate, err);
 		cairn_cache_touch(cv);
 	} else if (err->msg[0] && strncmp(err->msg, "volume ", 7)) {
