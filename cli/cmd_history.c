@@ -17,8 +17,8 @@
 #include "volume.h"
 
 /* Open the session and vol's current version, if the caller may (need: 1 read,
- * 2 read and write). */
-/* watch: if set, started (gc.h) before head is read, for a copy of it. */
+ * 2 read and write). watch: if set, started (gc.h) before head is read, for a
+ * copy of it. */
 static int open_volume(struct session *s, const struct common_opts *o, const char *cmd,
                        const char *vol, int need, struct cairn_manifest *head,
                        struct cairn_gc_watch *watch)

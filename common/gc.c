@@ -6,19 +6,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "digest.h"
 #include "gc_lock.h"
 #include "manifest.h"
 #include "volume.h"
 
 #define GC_CHECK_EVERY 256 /* deletes between checks that the lock is ours */
-
-static double boottime_now(void)
-{
-	struct timespec ts;
-	/* Counts while the host is suspended, as the storage's clock does. */
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- the set of named contents ---- */
 
@@ -46,20 +39,11 @@ static void set_compact(struct digest_set *s)
 
 static bool hex_digest(const char *hex, unsigned char out[32])
 {
-	if (strlen(hex) != 64)
+	if (!cairn_is_hex(hex, 64))
 		return false;
 	for (int i = 0; i < 32; i++) {
-		unsigned v = 0;
-		for (int j = 0; j < 2; j++) {
-			char c = hex[2 * i + j];
-			unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
-			             : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
-			                                    : 16u;
-			if (d > 15)
-				return false;
-			v = v * 16 + d;
-		}
-		out[i] = (unsigned char)v;
+		char pair[3] = {hex[2 * i], hex[2 * i + 1], '\0'};
+		out[i] = (unsigned char)strtoul(pair, NULL, 16);
 	}
 	return true;
 }
@@ -156,12 +140,13 @@ static int mark_volume(struct mark *mk, const char *vol, struct cairn_err *err)
 		}
 		for (size_t i = 0; i < nkeys && rv == 0; i++) {
 			const char *key = keys[i];
+			unsigned long version = key_version(key);
 			bool seen = false;
 			for (size_t j = 0; d == 1 && j < ndone && !seen; j++)
-				seen = done[j] == key_version(key);
+				seen = done[j] == version;
 			if (seen)
 				continue;
-			if (boottime_now() > mk->deadline) {
+			if (boottime_seconds() > mk->deadline) {
 				cairn_seterr(
 				    err,
 				    "workspace %s: reading its manifests took over %d s, which "
@@ -175,7 +160,7 @@ static int mark_volume(struct mark *mk, const char *vol, struct cairn_err *err)
 				rv = -1;
 			else if (r == 1 && d == 0) {
 				done = xrealloc(done, (ndone + 1) * sizeof(*done));
-				done[ndone++] = key_version(key);
+				done[ndone++] = version;
 			}
 		}
 		cairn_strv_free(keys, nkeys);
@@ -207,7 +192,7 @@ struct sweep {
 	int64_t before; /* delete only what is older */
 	bool dry_run;
 	const struct cairn_gc_lock *lock; /* checked every GC_CHECK_EVERY deletes */
-	double deadline;                  /* monotonic: delete nothing after it */
+	double deadline;                  /* boottime_seconds(): delete nothing after it */
 	struct cairn_gc_stats *stats;
 	struct cairn_err *err;
 };
@@ -230,7 +215,7 @@ static int sweep_key(void *arg, const char *key, uint64_t size, int64_t mtime)
 		return 0;
 	}
 	if (!sw->dry_run) {
-		if (boottime_now() > sw->deadline) {
+		if (boottime_seconds() > sw->deadline) {
 			sw->stats->out_of_time = true;
 			return 1;
 		}
@@ -268,7 +253,7 @@ int cairn_gc(struct cairn_store *st, const char *ws, const struct cairn_gc_opts 
              struct cairn_gc_stats *stats, struct cairn_err *err)
 {
 	memset(stats, 0, sizeof(*stats));
-	double start = boottime_now();
+	double start = boottime_seconds();
 	/* An interrupted collector would leave its lock, and every writer of the
 	 * workspace would wait for it to go dead: signals wait until it is
 	 * dropped. */

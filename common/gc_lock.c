@@ -2,33 +2,12 @@
 
 #include <jansson.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "gc.h"
 
 /* A lock this much older than CAIRN_GC_MAX_RUN is dead. */
 #define GC_DEAD_MARGIN_S 60
-
-static void new_nonce(char out[33])
-{
-	unsigned char rnd[16] = {0};
-	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		memcpy(rnd, &ts, sizeof(ts) < sizeof(rnd) ? sizeof(ts) : sizeof(rnd));
-		rnd[15] ^= (unsigned char)getpid();
-	}
-	for (int i = 0; i < 16; i++)
-		snprintf(out + 2 * i, 3, "%02x", rnd[i]);
-}
-
-static double boottime_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- what WS/gc/ holds ---- */
 
@@ -172,7 +151,7 @@ int cairn_gc_lock_take(struct cairn_store *st, const char *ws, const char *who,
 {
 	memset(lk, 0, sizeof(*lk));
 	lk->ws = ws;
-	new_nonce(lk->nonce);
+	cairn_random_hex(lk->nonce);
 	autofree char *key = xasprintf("%s/gc/lock", ws);
 	json_t *o = json_pack("{s:s, s:s, s:I}", "nonce", lk->nonce, "by", who ? who : "cairn gc",
 	                      "time", (json_int_t)time(NULL));
@@ -295,14 +274,14 @@ int cairn_gc_watch_check(struct cairn_store *st, const char *ws, const struct ca
 		if (d.lock_t < 0)
 			return w->busy || waited || d.gen != w->gen;
 		if (!waited)
-			first = boottime_now();
+			first = boottime_seconds();
 		waited = true;
 		/* A running collection may not have seen this writer's manifest:
 		 * wait until it ends, or until it can delete nothing more. */
 		if (read_gc_dir_now(st, ws, &d, err) < 0)
 			return -1;
 		if (d.lock_t < 0 || lock_dead(&d) ||
-		    boottime_now() - first > CAIRN_GC_MAX_RUN + GC_DEAD_MARGIN_S)
+		    boottime_seconds() - first > CAIRN_GC_MAX_RUN + GC_DEAD_MARGIN_S)
 			return 1;
 		sleep(1);
 	}

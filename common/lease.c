@@ -54,20 +54,6 @@ char *cairn_key_state(const char *ws, const char *vol, uint64_t rev)
 	return xasprintf("%s/volumes/%s/state/%012llu", ws, vol, (unsigned long long)rev);
 }
 
-static void random_hex(char out[33])
-{
-	unsigned char b[16];
-	if (getrandom(b, sizeof(b), 0) != sizeof(b)) {
-		/* Uniqueness, not secrecy, is what the nonce is for. */
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		for (size_t i = 0; i < sizeof(b); i++)
-			b[i] = (unsigned char)((ts.tv_nsec >> (i % 4 * 8)) ^ getpid() ^ (int)i);
-	}
-	for (size_t i = 0; i < sizeof(b); i++)
-		snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
 static char *str_or_null(json_t *o, const char *k)
 {
 	json_t *v = json_object_get(o, k);
@@ -479,7 +465,7 @@ int cairn_lease_acquire(struct cairn_store *st, const char *ws, const char *vol,
 			next.holder.user = xstrdup(user);
 			next.holder.since = now;
 			next.holder.expires = now + ttl_s;
-			random_hex(next.holder.nonce);
+			cairn_random_hex(next.holder.nonce);
 			int r = cairn_vstate_put(st, ws, vol, &next, err);
 			if (r == 0) {
 				out->ws = xstrdup(ws);

@@ -187,11 +187,6 @@ static int fs_del(struct cairn_store *st, const char *key, struct cairn_err *err
 	return 0;
 }
 
-static int cmp_name(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Recursive listing in lexical order per directory; keys are reported relative to
  * root. Returns -1 on error, 1 when the callback asked to stop, else 0. */
 static int list_dir(int dfd, const char *rel, cairn_list_fn fn, void *arg, struct cairn_err *err)
@@ -212,7 +207,7 @@ static int list_dir(int dfd, const char *rel, cairn_list_fn fn, void *arg, struc
 		names[n++] = xstrdup(de->d_name);
 	}
 	if (n > 1)
-		qsort(names, n, sizeof(*names), cmp_name);
+		qsort(names, n, sizeof(*names), cairn_strv_cmp);
 	int rv = 0;
 	for (size_t i = 0; i < n && rv == 0; i++) {
 		autofree char *key = xasprintf("%s/%s", rel, names[i]);

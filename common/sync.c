@@ -671,11 +671,6 @@ static int check_digests(struct sync_ctx *c, struct cairn_err *err)
 	return rv;
 }
 
-static int cmp_key(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Once the new manifest is in storage: if a collection ran since the sync
  * began, every object and pack the manifest takes from storage (not from its
  * base version) must still be there. */
@@ -693,7 +688,7 @@ static int contents_kept(void *arg, struct cairn_err *err)
 			keys[n++] = sr->packed ? cairn_key_pack(c->ws, sr->pack)
 			                       : cairn_key_object(c->ws, sr->sha);
 	}
-	qsort(keys, n, sizeof(char *), cmp_key);
+	qsort(keys, n, sizeof(char *), cairn_strv_cmp);
 	unsigned long long missing = 0;
 	int rv = 0;
 	for (size_t i = 0; i < n && rv == 0; i++) {

@@ -65,8 +65,15 @@ void fmt_count(char *buf, size_t len, unsigned long long n);
 /* "1.2 GiB", "4.1 MiB", "512 B" */
 void fmt_bytes(char *buf, size_t len, unsigned long long n);
 double now_seconds(void);
+/* The same, counting while the host is suspended (as a storage server's clock
+ * does): for deadlines that others judge by that clock. */
+double boottime_seconds(void);
 /* Free an array of n strings and the array. */
 void cairn_strv_free(char **v, size_t n);
+/* qsort comparator for an array of strings. */
+int cairn_strv_cmp(const void *a, const void *b);
+/* 32 random hex digits: a nonce, unique rather than secret. */
+void cairn_random_hex(char out[33]);
 
 /* Full read/write loops that retry on EINTR and short transfers. */
 int write_all(int fd, const void *buf, size_t len);
