@@ -253,14 +253,6 @@ static bool read_meta(struct cairn_cache_vol *cv, char boot[64], unsigned *versi
 	return true;
 }
 
-static bool same_boot(struct cairn_cache_vol *cv)
-{
-	char now[64], then[64];
-	unsigned v;
-	boot_id(now);
-	return read_meta(cv, then, &v, NULL) && now[0] && !strcmp(now, then);
-}
-
 int cairn_cache_state_version(struct cairn_cache_vol *cv, unsigned *version, char **key)
 {
 	char boot[64];
@@ -298,13 +290,15 @@ int cairn_cache_load_state(struct cairn_cache_vol *cv, struct cairn_manifest *st
 	bool read_ok = read_state(cv->dirfd, state) == 0;
 	if (!read_ok)
 		cairn_manifest_init(state);
-	char boot[64];
+	char then[64], now[64];
 	unsigned v = 0;
 	char *key = NULL;
-	if (read_ok && read_meta(cv, boot, &v, &key) && v == state->version)
+	bool meta = read_meta(cv, then, &v, &key);
+	if (read_ok && meta && v == state->version)
 		state->key = steal_ptr(&key);
 	free(key);
-	if (!same_boot(cv)) {
+	boot_id(now);
+	if (!(meta && now[0] && !strcmp(now, then))) {
 		for (size_t i = 0; i < state->n; i++)
 			state->e[i].ino = 0; /* no file has inode 0: never a stat match */
 	} else if (read_ok && faccessat(cv->dirfd, "state.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
